@@ -1,0 +1,31 @@
+//! Types shared by the orchestrator, the task runner, xtask and the site builder.
+//!
+//! - [`config`]: the run config the master script posts to `POST /run/start`.
+//! - [`api`]: every other request and response body of the orchestrator's API.
+//! - [`meta`]: `meta.json` and `error.json`, written by the runner and read by the site.
+//! - [`layout`]: file names, S3 keys and folder names that several components agree on.
+//! - [`validation`]: the error type every validating parser returns.
+//!
+//! Types that arrive from outside (the run config, the runner's request bodies) validate
+//! themselves when parsed, through `from_json` or serde alike, and report the first problem in a
+//! message that names the field. Types that this project writes and reads back (responses,
+//! `meta.json`) parse leniently.
+
+#[macro_use]
+mod names;
+
+pub mod api;
+pub mod config;
+pub mod layout;
+pub mod meta;
+pub mod validation;
+
+pub use api::{
+    ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest, ErrorBody, FailRequest,
+    HeartbeatRequest, Phase, PresignedUrls, RunState, RunStatus, StartRunResponse, TaskCounts,
+    TaskStatus, TaskSummary,
+};
+pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
+pub use meta::{ErrorInfo, TaskMeta};
+pub use names::ParseNameError;
+pub use validation::ValidationError;

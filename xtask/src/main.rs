@@ -1,0 +1,42 @@
+//! Project automation, run as `cargo xtask <command>`.
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+mod images;
+mod setup;
+mod sweep;
+mod test;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build images and run the project's tests")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every image the tests and the local provider use, without a registry.
+    Images(images::Images),
+    /// Set up what this machine lacks, then run every check and test.
+    Test(test::Test),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match cli.command {
+        Command::Images(cmd) => cmd.run(&sh),
+        Command::Test(cmd) => cmd.run(&sh),
+    }
+}
+
+/// The workspace root, whatever directory `cargo xtask` was started from.
+fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}

@@ -1,0 +1,73 @@
+//! `cargo xtask test`: the whole suite, from a fresh machine to a clean Docker engine.
+
+use std::time::Instant;
+
+use anyhow::bail;
+use xshell::{Shell, cmd};
+
+use crate::images::Description;
+use crate::{images, setup, sweep};
+
+/// Set up what this machine lacks, build the images, run every check and test, then
+/// remove everything the project left in Docker (and fail if anything was left).
+#[derive(clap::Args)]
+pub struct Test {}
+
+impl Test {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let description = Description::load(sh)?;
+        let mut steps = Steps::default();
+
+        steps.run("set up the host", || {
+            setup::ensure_host_tools(sh, setup::TEST_TOOLS)?;
+            setup::ensure_docker(sh)
+        })?;
+        steps.run("cargo fmt --check", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
+        steps.run("images", || images::Images { rebuild_rootfs: false }.run(sh))?;
+        let tests = steps.run("cargo test", || Ok(cmd!(sh, "cargo test --workspace --no-fail-fast").run()?));
+        let clippy = tests.is_ok().then(|| {
+            steps.run("cargo clippy", || {
+                Ok(cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?)
+            })
+        });
+        let leftovers = sweep::sweep_project_resources(sh, &description);
+
+        steps.print_summary();
+        eprintln!("xtask test: {:.0}s in all", started.elapsed().as_secs_f64());
+        tests?;
+        clippy.transpose()?;
+        let leftovers = leftovers?;
+        if !leftovers.is_empty() {
+            bail!(
+                "the suite left these behind in Docker (now removed):\n  {}",
+                leftovers.join("\n  ")
+            );
+        }
+        eprintln!("xtask test: all checks passed and nothing was left in Docker");
+        Ok(())
+    }
+}
+
+/// Named steps with their durations, for the summary at the end.
+#[derive(Default)]
+struct Steps {
+    done: Vec<(String, f64, bool)>,
+}
+
+impl Steps {
+    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        eprintln!("xtask test: == {name}");
+        let started = Instant::now();
+        let result = step();
+        self.done.push((name.to_owned(), started.elapsed().as_secs_f64(), result.is_ok()));
+        result
+    }
+
+    fn print_summary(&self) {
+        eprintln!("xtask test: summary");
+        for (name, seconds, ok) in &self.done {
+            eprintln!("  {:<6} {seconds:>7.1}s  {name}", if *ok { "ok" } else { "FAILED" });
+        }
+    }
+}

@@ -489,3 +489,491 @@ pub struct TaskSpec {
     /// Which run of this instance type it is, from 1.
     pub run: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The instance type config of seed.md, without its comment line.
+    const SEED_EXAMPLE: &str = r#"{
+      "ruby_version": "3.4.7",
+      "runs_per_instance_type": 3,
+      "aws": [
+        "c8g.medium",
+        "c7g.medium",
+        "c6g.medium",
+        "c8a.medium",
+        "c7a.medium",
+        "c8i.large",
+        "c7i.large"
+      ],
+      "azure": [
+        "Standard_D2pls_v6",
+        "Standard_D2als_v6",
+        "Standard_D2ls_v6",
+        "Standard_F2als_v6"
+      ]
+    }"#;
+
+    /// The run config of decisions.md.
+    const DECISIONS_EXAMPLE: &str = r#"
+    { "ruby_version": "3.4.7", "runs_per_instance_type": 3, "run_id": 1733945123,
+      "aws": ["c8g.medium"], "azure": ["Standard_D2pls_v6"], "local": ["local-1cpu"],
+      "ruby_bench": { "benchmarks": ["fib", "/^liquid/"], "categories": ["headline"],
+                      "warmup": 5, "bench": 10, "modes": ["yjit"] },
+      "debug_mode": false }"#;
+
+    fn error_of(value: Value) -> String {
+        let err = RunConfig::from_json(value.to_string().as_bytes()).unwrap_err();
+        err.to_string()
+    }
+
+    /// A valid config with `key` set to `value` (`null` removes nothing: it counts as absent).
+    fn with(key: &str, value: Value) -> Value {
+        let mut config = json!({
+            "ruby_version": "3.4.7",
+            "runs_per_instance_type": 3,
+            "aws": ["c8g.medium"],
+        });
+        config[key] = value;
+        config
+    }
+
+    fn with_ruby_bench(value: Value) -> Value {
+        with("ruby_bench", value)
+    }
+
+    #[test]
+    fn seed_example_expands_to_33_tasks_in_order() {
+        let config = RunConfig::from_json(SEED_EXAMPLE.as_bytes()).unwrap();
+        let tasks = config.tasks();
+        assert_eq!(tasks.len(), 33);
+        assert_eq!(config.task_count(), 33);
+
+        let expected_types = [
+            (Provider::Aws, "c8g.medium"),
+            (Provider::Aws, "c7g.medium"),
+            (Provider::Aws, "c6g.medium"),
+            (Provider::Aws, "c8a.medium"),
+            (Provider::Aws, "c7a.medium"),
+            (Provider::Aws, "c8i.large"),
+            (Provider::Aws, "c7i.large"),
+            (Provider::Azure, "Standard_D2pls_v6"),
+            (Provider::Azure, "Standard_D2als_v6"),
+            (Provider::Azure, "Standard_D2ls_v6"),
+            (Provider::Azure, "Standard_F2als_v6"),
+        ];
+        let expected: Vec<TaskSpec> = expected_types
+            .iter()
+            .flat_map(|&(provider, instance_type)| {
+                (1..=3).map(move |run| TaskSpec {
+                    provider,
+                    instance_type: instance_type.to_owned(),
+                    run,
+                })
+            })
+            .collect();
+        assert_eq!(tasks, expected);
+        assert_eq!(
+            serde_json::to_value(&tasks[..2]).unwrap(),
+            json!([
+                {"provider": "aws", "instance_type": "c8g.medium", "run": 1},
+                {"provider": "aws", "instance_type": "c8g.medium", "run": 2},
+            ])
+        );
+        assert_eq!(
+            serde_json::to_value(&tasks[32]).unwrap(),
+            json!({"provider": "azure", "instance_type": "Standard_F2als_v6", "run": 3})
+        );
+    }
+
+    #[test]
+    fn seed_example_gets_defaults() {
+        let config = RunConfig::from_json(SEED_EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(config.run_id, None);
+        assert!(config.local.is_empty());
+        assert!(!config.debug_mode);
+        assert_eq!(config.ruby_bench, RubyBenchSelection::default());
+        assert_eq!(config.ruby_bench.categories, [Category::Headline]);
+        assert_eq!(config.ruby_bench.modes, [Mode::Yjit]);
+    }
+
+    #[test]
+    fn local_providers_come_last() {
+        let config = RunConfig::from_value(json!({
+            "ruby_version": "3.4.7", "runs_per_instance_type": 1,
+            "local": ["local-1cpu"], "azure": ["Standard_D2pls_v6"], "aws": ["c8g.medium"],
+        }))
+        .unwrap();
+        let order: Vec<(Provider, &str)> = config.instance_types().collect();
+        assert_eq!(
+            order,
+            [
+                (Provider::Aws, "c8g.medium"),
+                (Provider::Azure, "Standard_D2pls_v6"),
+                (Provider::Local, "local-1cpu"),
+            ]
+        );
+    }
+
+    #[test]
+    fn decisions_example_parses_and_round_trips() {
+        let config = RunConfig::from_json(DECISIONS_EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            config,
+            RunConfig {
+                ruby_version: "3.4.7".into(),
+                runs_per_instance_type: 3,
+                run_id: Some(1733945123),
+                aws: vec!["c8g.medium".into()],
+                azure: vec!["Standard_D2pls_v6".into()],
+                local: vec!["local-1cpu".into()],
+                ruby_bench: RubyBenchSelection {
+                    benchmarks: vec!["fib".into(), "/^liquid/".into()],
+                    categories: vec![Category::Headline],
+                    warmup: Some(5),
+                    bench: Some(10),
+                    modes: vec![Mode::Yjit],
+                },
+                debug_mode: false,
+            }
+        );
+        let original: Value = serde_json::from_str(DECISIONS_EXAMPLE).unwrap();
+        assert_eq!(serde_json::to_value(&config).unwrap(), original);
+        // Serde goes through the same validation as `from_json`.
+        let again: RunConfig = serde_json::from_value(original).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn serde_reports_the_same_message() {
+        let err = serde_json::from_str::<RunConfig>(r#"{"ruby_version": "3.4.7"}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "missing field \"runs_per_instance_type\": give how many times to run each instance type, e.g. 3"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ruby_bench_defaults_are_resolved() {
+        let parse = |v: Value| RunConfig::from_value(with_ruby_bench(v)).unwrap().ruby_bench;
+        assert_eq!(parse(Value::Null), RubyBenchSelection::default());
+        assert_eq!(parse(json!({})), RubyBenchSelection::default());
+        assert_eq!(
+            parse(json!({"warmup": 0, "modes": ["interp", "yjit"]})),
+            RubyBenchSelection {
+                warmup: Some(0),
+                modes: vec![Mode::Interp, Mode::Yjit],
+                ..RubyBenchSelection::default()
+            }
+        );
+        assert_eq!(
+            parse(json!({"benchmarks": ["fib"]})),
+            RubyBenchSelection {
+                benchmarks: vec!["fib".into()],
+                categories: vec![],
+                ..RubyBenchSelection::default()
+            }
+        );
+        assert_eq!(
+            parse(json!({"categories": ["micro", "other"], "bench": 1})).categories,
+            [Category::Micro, Category::Other]
+        );
+        // The resolved form reads back as itself.
+        let resolved = parse(json!({"benchmarks": ["fib"]}));
+        let value = serde_json::to_value(&resolved).unwrap();
+        assert_eq!(RubyBenchSelection::from_value(&value).unwrap(), resolved);
+    }
+
+    #[test]
+    fn optional_fields_accept_null_and_empty_provider_arrays() {
+        let config = RunConfig::from_value(json!({
+            "ruby_version": "3.4.7", "runs_per_instance_type": 1, "run_id": null,
+            "aws": [], "azure": null, "local": ["l"], "debug_mode": true,
+        }))
+        .unwrap();
+        assert_eq!(config.run_id, None);
+        assert_eq!(config.tasks().len(), 1);
+        assert!(config.debug_mode);
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            json!({
+                "ruby_version": "3.4.7", "runs_per_instance_type": 1, "local": ["l"],
+                "ruby_bench": {"benchmarks": [], "categories": ["headline"], "warmup": null,
+                               "bench": null, "modes": ["yjit"]},
+                "debug_mode": true,
+            })
+        );
+    }
+
+    #[test]
+    fn every_validation_message() {
+        let cases: Vec<(Value, &str)> = vec![
+            // The document.
+            (json!([1]), "run config must be a JSON object, got an array"),
+            (json!("x"), "run config must be a JSON object, got \"x\""),
+            // Unknown fields come first, so a typo is not reported as a missing field.
+            (
+                with("gcp", json!(["n2-standard-2"])),
+                "unknown field \"gcp\": providers are aws, azure, local",
+            ),
+            (
+                with("ruby_verison", json!("3.4.7")),
+                "unknown field \"ruby_verison\": known fields are ruby_version, runs_per_instance_type, run_id, aws, azure, local, ruby_bench, debug_mode",
+            ),
+            // ruby_version.
+            (
+                json!({"runs_per_instance_type": 3, "aws": ["c8g.medium"]}),
+                "missing field \"ruby_version\": give the Ruby version to benchmark, e.g. \"3.4.7\"",
+            ),
+            (
+                with("ruby_version", Value::Null),
+                "missing field \"ruby_version\": give the Ruby version to benchmark, e.g. \"3.4.7\"",
+            ),
+            (
+                with("ruby_version", json!(3.4)),
+                "\"ruby_version\" must be a string, got 3.4",
+            ),
+            (with("ruby_version", json!(" ")), "\"ruby_version\" is empty"),
+            (
+                with("ruby_version", json!("3.4.7; rm -rf /")),
+                "\"ruby_version\" must be an image tag such as \"3.4.7\" (letters, digits, '.', '-', '_'), got \"3.4.7; rm -rf /\"",
+            ),
+            (
+                with("ruby_version", json!("-3.4")),
+                "\"ruby_version\" must be an image tag such as \"3.4.7\" (letters, digits, '.', '-', '_'), got \"-3.4\"",
+            ),
+            // runs_per_instance_type.
+            (
+                json!({"ruby_version": "3.4.7", "aws": ["c8g.medium"]}),
+                "missing field \"runs_per_instance_type\": give how many times to run each instance type, e.g. 3",
+            ),
+            (
+                with("runs_per_instance_type", json!(0)),
+                "\"runs_per_instance_type\" must be a positive integer, got 0",
+            ),
+            (
+                with("runs_per_instance_type", json!(-1)),
+                "\"runs_per_instance_type\" must be a positive integer, got -1",
+            ),
+            (
+                with("runs_per_instance_type", json!(2.5)),
+                "\"runs_per_instance_type\" must be a positive integer, got 2.5",
+            ),
+            (
+                with("runs_per_instance_type", json!("3")),
+                "\"runs_per_instance_type\" must be a positive integer, got \"3\"",
+            ),
+            (
+                with("runs_per_instance_type", json!(5_000_000_000u64)),
+                "\"runs_per_instance_type\" must be a positive integer, got 5000000000",
+            ),
+            // run_id.
+            (
+                with("run_id", json!(0)),
+                "\"run_id\" must be a positive integer (Unix seconds), got 0",
+            ),
+            (
+                with("run_id", json!("1733945123")),
+                "\"run_id\" must be a positive integer (Unix seconds), got \"1733945123\"",
+            ),
+            // Provider lists.
+            (
+                with("aws", json!("c8g.medium")),
+                "\"aws\" must be an array of instance type names, got \"c8g.medium\"",
+            ),
+            (
+                with("azure", json!({"a": 1})),
+                "\"azure\" must be an array of instance type names, got an object",
+            ),
+            (
+                with("local", json!(["ok", 7])),
+                "\"local[1]\" must be a string, got 7",
+            ),
+            (with("aws", json!([""])), "\"aws[0]\" is empty"),
+            (
+                with("aws", json!(["c8g medium"])),
+                "\"aws[0]\" must be an instance type name such as \"c8g.medium\" (letters, digits, '.', '-', '_'), got \"c8g medium\"",
+            ),
+            (
+                with("local", json!(["../escape"])),
+                "\"local[0]\" must be an instance type name such as \"c8g.medium\" (letters, digits, '.', '-', '_'), got \"../escape\"",
+            ),
+            (
+                with("azure", json!(["c8g.medium"])),
+                "instance type \"c8g.medium\" appears twice (aws and azure)",
+            ),
+            (
+                with("aws", json!(["c8g.medium", "c7g.medium", "c8g.medium"])),
+                "instance type \"c8g.medium\" appears twice in aws",
+            ),
+            (
+                json!({"ruby_version": "3.4.7", "runs_per_instance_type": 3}),
+                "no instance types: give at least one of \"aws\", \"azure\", \"local\" a non-empty array",
+            ),
+            (
+                json!({"ruby_version": "3.4.7", "runs_per_instance_type": 3, "aws": [], "azure": []}),
+                "no instance types: give at least one of \"aws\", \"azure\", \"local\" a non-empty array",
+            ),
+            // ruby_bench.
+            (
+                with_ruby_bench(json!(["fib"])),
+                "\"ruby_bench\" must be an object, got an array",
+            ),
+            (
+                with_ruby_bench(json!({"iterations": 3})),
+                "unknown field \"ruby_bench.iterations\": known fields are benchmarks, categories, warmup, bench, modes",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": "fib"})),
+                "\"ruby_bench.benchmarks\" must be an array of benchmark names, got \"fib\"",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["fib", 1]})),
+                "\"ruby_bench.benchmarks[1]\" must be a string, got 1",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": [""]})),
+                "\"ruby_bench.benchmarks[0]\" \"\" is an empty benchmark name",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["fib", "liquid render"]})),
+                "\"ruby_bench.benchmarks[1]\" \"liquid render\" must not contain whitespace",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["--harness=once"]})),
+                "\"ruby_bench.benchmarks[0]\" \"--harness=once\" must not start with '-'",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["/^liquid"]})),
+                "\"ruby_bench.benchmarks[0]\" \"/^liquid\" is not a valid regex filter: write it as /pattern/",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["/"]})),
+                "\"ruby_bench.benchmarks[0]\" \"/\" is not a valid regex filter: write it as /pattern/",
+            ),
+            (
+                with_ruby_bench(json!({"benchmarks": ["//"]})),
+                "\"ruby_bench.benchmarks[0]\" \"//\" is a regex filter with an empty pattern",
+            ),
+            (
+                with_ruby_bench(json!({"categories": "headline"})),
+                "\"ruby_bench.categories\" must be an array of categories, got \"headline\"",
+            ),
+            (
+                with_ruby_bench(json!({"categories": ["headline", "ractor"]})),
+                "\"ruby_bench.categories[1]\" \"ractor\" is not one of headline, other or micro",
+            ),
+            (
+                with_ruby_bench(json!({"categories": ["micro", "micro"]})),
+                "\"ruby_bench.categories\" lists \"micro\" twice",
+            ),
+            (
+                with_ruby_bench(json!({"warmup": -1})),
+                "\"ruby_bench.warmup\" must be an integer >= 0, got -1",
+            ),
+            (
+                with_ruby_bench(json!({"warmup": "5"})),
+                "\"ruby_bench.warmup\" must be an integer >= 0, got \"5\"",
+            ),
+            (
+                with_ruby_bench(json!({"bench": 0})),
+                "\"ruby_bench.bench\" must be an integer >= 1, got 0",
+            ),
+            (
+                with_ruby_bench(json!({"bench": 1.5})),
+                "\"ruby_bench.bench\" must be an integer >= 1, got 1.5",
+            ),
+            (
+                with_ruby_bench(json!({"modes": []})),
+                "\"ruby_bench.modes\" is empty: give at least one of yjit or interp",
+            ),
+            (
+                with_ruby_bench(json!({"modes": "yjit"})),
+                "\"ruby_bench.modes\" must be an array of modes, got \"yjit\"",
+            ),
+            (
+                with_ruby_bench(json!({"modes": ["yjit", "zjit"]})),
+                "\"ruby_bench.modes[1]\" \"zjit\" is not one of yjit or interp",
+            ),
+            (
+                with_ruby_bench(json!({"modes": ["yjit", "yjit"]})),
+                "\"ruby_bench.modes\" lists \"yjit\" twice",
+            ),
+            // debug_mode.
+            (
+                with("debug_mode", json!("yes")),
+                "\"debug_mode\" must be true or false, got \"yes\"",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(error_of(input.clone()), expected, "input: {input}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let field = |v: Value| {
+            RunConfig::from_value(v)
+                .unwrap_err()
+                .field_path()
+                .map(str::to_owned)
+        };
+        assert_eq!(field(with("local", json!(["ok", 7]))), Some("local[1]".into()));
+        assert_eq!(
+            field(with("azure", json!(["c8g.medium"]))),
+            Some("azure[0]".into())
+        );
+        assert_eq!(
+            field(with_ruby_bench(json!({"modes": ["yjit", "yjit"]}))),
+            Some("ruby_bench.modes[1]".into())
+        );
+        assert_eq!(field(json!([])), None);
+    }
+
+    #[test]
+    fn malformed_json_says_where() {
+        let err = RunConfig::from_json(b"{\"ruby_version\": \"3.4.7\",}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run config is not valid JSON: trailing comma at line 1 column 26"
+        );
+        let err = RunConfig::from_json(b"").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run config is not valid JSON: EOF while parsing a value at line 1 column 0"
+        );
+    }
+
+    #[test]
+    fn names_agree_with_serde() {
+        for provider in Provider::ALL {
+            assert_eq!(serde_json::to_value(provider).unwrap(), json!(provider.as_str()));
+            assert_eq!(provider.as_str().parse::<Provider>().unwrap(), *provider);
+            assert_eq!(provider.to_string(), provider.as_str());
+        }
+        for mode in Mode::ALL {
+            assert_eq!(serde_json::to_value(mode).unwrap(), json!(mode.as_str()));
+            assert_eq!(mode.as_str().parse::<Mode>().unwrap(), *mode);
+        }
+        for category in Category::ALL {
+            assert_eq!(serde_json::to_value(category).unwrap(), json!(category.as_str()));
+            assert_eq!(serde_json::from_value::<Category>(json!(category.as_str())).unwrap(), *category);
+        }
+        assert_eq!(
+            "gcp".parse::<Provider>().unwrap_err().to_string(),
+            "unknown provider \"gcp\": expected aws, azure or local"
+        );
+    }
+
+    #[test]
+    fn categories_read_leniently() {
+        let read = |v: Value| serde_json::from_value::<Category>(v).unwrap();
+        assert_eq!(read(Value::Null), Category::Other);
+        assert_eq!(read(json!("ractor")), Category::Other);
+        assert_eq!(read(json!("micro")), Category::Micro);
+    }
+}

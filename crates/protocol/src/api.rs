@@ -377,3 +377,390 @@ impl From<ValidationError> for ErrorBody {
         Self::new(err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Category, Mode};
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    /// Parses `body` as `T`, serializes it again and checks that nothing changed.
+    fn round_trip<T: Serialize + DeserializeOwned>(body: &Value) -> T {
+        let parsed: T = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(&serde_json::to_value(&parsed).unwrap(), body);
+        parsed
+    }
+
+    fn claimed_task() -> ClaimedTask {
+        ClaimedTask {
+            id: 42,
+            run_id: 1733945123,
+            provider: Provider::Aws,
+            instance_type: "c8g.medium".into(),
+            run: 2,
+            ruby_version: "3.4.7".into(),
+            ruby_bench: RubyBenchSelection {
+                benchmarks: vec!["fib".into(), "/^liquid/".into()],
+                categories: vec![Category::Headline],
+                warmup: Some(5),
+                bench: Some(10),
+                modes: vec![Mode::Yjit, Mode::Interp],
+            },
+            debug_mode: false,
+        }
+    }
+
+    #[test]
+    fn start_run_response_seed_example() {
+        let body = json!({
+            "run_id": 1733945123,
+            "tasks_created": 9,
+            "tasks": [
+                {"id": 1, "provider": "aws", "instance_type": "c8g.medium", "run": 1, "status": "pending"},
+                {"id": 2, "provider": "aws", "instance_type": "c8g.medium", "run": 2, "status": "pending"}
+            ]
+        });
+        let response: StartRunResponse = round_trip(&body);
+        assert_eq!(response.tasks[1].status, TaskStatus::Pending);
+        assert_eq!(response.tasks[1].run, 2);
+    }
+
+    #[test]
+    fn claim_request_seed_example() {
+        let body = json!({
+            "provider": "aws",
+            "instance_type": "c8g.medium",
+            "runner_id": "i-0abc123def456"
+        });
+        let request: ClaimRequest = round_trip(&body);
+        assert_eq!(ClaimRequest::from_json(body.to_string().as_bytes()).unwrap(), request);
+        assert_eq!(request.provider, Provider::Aws);
+    }
+
+    #[test]
+    fn claim_response_assigned_extends_the_seed_example() {
+        // The seed's body plus what decisions.md adds to every claimed task.
+        let body = json!({
+            "status": "assigned",
+            "task": {
+                "id": 42,
+                "provider": "aws",
+                "instance_type": "c8g.medium",
+                "run": 2,
+                "ruby_version": "3.4.7",
+                "run_id": 1733945123,
+                "ruby_bench": {
+                    "benchmarks": ["fib", "/^liquid/"], "categories": ["headline"],
+                    "warmup": 5, "bench": 10, "modes": ["yjit", "interp"]
+                },
+                "debug_mode": false
+            },
+            "presigned_urls": {
+                "result": "https://s3.amazonaws.com/bucket/results/42/result.tar.gz?X-Amz-...",
+                "error": "https://s3.amazonaws.com/bucket/results/42/error.tar.gz?X-Amz-..."
+            }
+        });
+        let response: ClaimResponse = round_trip(&body);
+        let ClaimResponse::Assigned {
+            task,
+            presigned_urls,
+        } = response
+        else {
+            panic!("expected assigned, got {response:?}");
+        };
+        assert_eq!(task, claimed_task());
+        assert!(presigned_urls.error.contains("error.tar.gz"));
+    }
+
+    #[test]
+    fn claimed_task_defaults_ruby_bench_and_debug_mode() {
+        let task: ClaimedTask = serde_json::from_value(json!({
+            "id": 42, "run_id": 7, "provider": "local", "instance_type": "local-1cpu", "run": 1,
+            "ruby_version": "3.4.7", "something_new": true
+        }))
+        .unwrap();
+        assert_eq!(task.ruby_bench, RubyBenchSelection::default());
+        assert!(!task.debug_mode);
+    }
+
+    #[test]
+    fn claim_response_wait_and_done_seed_examples() {
+        let wait: ClaimResponse =
+            round_trip(&json!({"status": "wait", "retry_after_seconds": 30}));
+        assert_eq!(
+            wait,
+            ClaimResponse::Wait {
+                retry_after_seconds: 30
+            }
+        );
+        let done: ClaimResponse = round_trip(&json!({"status": "done"}));
+        assert_eq!(done, ClaimResponse::Done);
+        assert!(serde_json::from_value::<ClaimResponse>(json!({"status": "later"})).is_err());
+        assert!(serde_json::from_value::<ClaimResponse>(json!({"retry_after_seconds": 3})).is_err());
+    }
+
+    #[test]
+    fn claim_responses_snapshot() {
+        let responses = vec![
+            ClaimResponse::Assigned {
+                task: claimed_task(),
+                presigned_urls: PresignedUrls {
+                    result: "http://127.0.0.1:9000/rcb/runs/1733945123/tasks/42/result.tar.gz?X-Amz-Signature=abc".into(),
+                    error: "http://127.0.0.1:9000/rcb/runs/1733945123/tasks/42/error.tar.gz?X-Amz-Signature=def".into(),
+                },
+            },
+            ClaimResponse::Wait {
+                retry_after_seconds: 5,
+            },
+            ClaimResponse::Done,
+        ];
+        insta::assert_json_snapshot!(responses);
+    }
+
+    #[test]
+    fn heartbeat_seed_example() {
+        let body = json!({
+            "runner_id": "i-0abc123def456",
+            "status": "running",
+            "current_benchmark": "optcarrot",
+            "progress_pct": 45,
+            "message": "Running optcarrot benchmark"
+        });
+        let heartbeat: HeartbeatRequest = round_trip(&body);
+        assert_eq!(heartbeat.status, Phase::Running);
+        assert_eq!(heartbeat.progress_pct, Some(45));
+        let minimal: HeartbeatRequest =
+            round_trip(&json!({"runner_id": "r-1", "status": "boot"}));
+        assert_eq!(minimal.current_benchmark, None);
+        for phase in Phase::ALL {
+            let parsed = HeartbeatRequest::from_json(
+                json!({"runner_id": "r", "status": phase.as_str()}).to_string().as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(parsed.status, *phase);
+        }
+    }
+
+    #[test]
+    fn complete_and_fail_seed_examples() {
+        // The seed's complete body has a trailing comma, which is not JSON.
+        let seed = br#"{
+            "runner_id": "i-0abc123def456",
+            "s3_result_key": "results/42/result.tar.gz",
+        }"#;
+        assert_eq!(
+            CompleteRequest::from_json(seed).unwrap_err().to_string(),
+            "request body is not valid JSON: trailing comma at line 4 column 9"
+        );
+        let complete: CompleteRequest = round_trip(&json!({
+            "runner_id": "i-0abc123def456",
+            "s3_result_key": "results/42/result.tar.gz"
+        }));
+        assert_eq!(complete.s3_result_key, "results/42/result.tar.gz");
+
+        let fail: FailRequest = round_trip(&json!({
+            "runner_id": "i-0abc123def456",
+            "error_type": "benchmark_crash",
+            "error_message": "Segmentation fault in optcarrot",
+            "s3_error_key": "results/42/error.tar.gz",
+            "debug_mode": false
+        }));
+        assert_eq!(fail.debug_mode, Some(false));
+        let minimal: FailRequest = round_trip(&json!({
+            "runner_id": "r", "error_type": "no_report", "error_message": "ruby-bench printed no report"
+        }));
+        assert_eq!(minimal.s3_error_key, None);
+        assert_eq!(minimal.debug_mode, None);
+    }
+
+    #[test]
+    fn every_request_validation_message() {
+        fn check<T: std::fmt::Debug>(parse: fn(&[u8]) -> Result<T, ValidationError>, body: Value, expected: &str) {
+            let err = parse(body.to_string().as_bytes()).unwrap_err();
+            assert_eq!(err.to_string(), expected, "body: {body}");
+        }
+        let claim = ClaimRequest::from_json;
+        check(claim, json!([]), "request body must be a JSON object, got an array");
+        check(claim, json!({"instance_type": "c8g.medium", "runner_id": "r"}), "missing field \"provider\"");
+        check(
+            claim,
+            json!({"provider": "gcp", "instance_type": "n2", "runner_id": "r"}),
+            "\"provider\" \"gcp\" is not one of aws, azure or local",
+        );
+        check(
+            claim,
+            json!({"provider": 1, "instance_type": "n2", "runner_id": "r"}),
+            "\"provider\" must be one of aws, azure or local, got 1",
+        );
+        check(claim, json!({"provider": "aws", "runner_id": "r"}), "missing field \"instance_type\"");
+        check(
+            claim,
+            json!({"provider": "aws", "instance_type": ["c8g.medium"], "runner_id": "r"}),
+            "\"instance_type\" must be a string, got an array",
+        );
+        check(claim, json!({"provider": "aws", "instance_type": "c8g.medium"}), "missing field \"runner_id\"");
+        check(
+            claim,
+            json!({"provider": "aws", "instance_type": "c8g.medium", "runner_id": ""}),
+            "\"runner_id\" is empty",
+        );
+
+        let heartbeat = HeartbeatRequest::from_json;
+        check(heartbeat, json!({"status": "boot"}), "missing field \"runner_id\"");
+        check(heartbeat, json!({"runner_id": "r"}), "missing field \"status\"");
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "benchmarking"}),
+            "\"status\" \"benchmarking\" is not one of boot, provision, running, uploading, finished or error",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "running", "progress_pct": 101}),
+            "\"progress_pct\" must be an integer from 0 to 100, got 101",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "running", "progress_pct": -1}),
+            "\"progress_pct\" must be an integer from 0 to 100, got -1",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "running", "progress_pct": 45.5}),
+            "\"progress_pct\" must be an integer from 0 to 100, got 45.5",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "running", "current_benchmark": 3}),
+            "\"current_benchmark\" must be a string, got 3",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r", "status": "running", "message": {"text": "hi"}}),
+            "\"message\" must be a string, got an object",
+        );
+
+        let complete = CompleteRequest::from_json;
+        check(complete, json!({"s3_result_key": "k"}), "missing field \"runner_id\"");
+        check(complete, json!({"runner_id": "r"}), "missing field \"s3_result_key\"");
+        check(complete, json!({"runner_id": "r", "s3_result_key": " "}), "\"s3_result_key\" is empty");
+
+        let fail = FailRequest::from_json;
+        check(fail, json!({"error_type": "t", "error_message": "m"}), "missing field \"runner_id\"");
+        check(fail, json!({"runner_id": "r", "error_message": "m"}), "missing field \"error_type\"");
+        check(fail, json!({"runner_id": "r", "error_type": "t"}), "missing field \"error_message\"");
+        check(
+            fail,
+            json!({"runner_id": "r", "error_type": "t", "error_message": ""}),
+            "\"error_message\" is empty",
+        );
+        check(
+            fail,
+            json!({"runner_id": "r", "error_type": "t", "error_message": "m", "s3_error_key": ""}),
+            "\"s3_error_key\" is empty",
+        );
+        check(
+            fail,
+            json!({"runner_id": "r", "error_type": "t", "error_message": "m", "debug_mode": "false"}),
+            "\"debug_mode\" must be true or false, got \"false\"",
+        );
+    }
+
+    #[test]
+    fn serde_validates_request_bodies_too() {
+        let err = serde_json::from_str::<HeartbeatRequest>(r#"{"runner_id": "r", "status": "done"}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "\"status\" \"done\" is not one of boot, provision, running, uploading, finished or error"
+            ),
+            "{err}"
+        );
+        // Fields this version does not know are ignored.
+        let claim: ClaimRequest = serde_json::from_value(json!({
+            "provider": "local", "instance_type": "local-1cpu", "runner_id": "r", "slot": 2
+        }))
+        .unwrap();
+        assert_eq!(claim.provider, Provider::Local);
+    }
+
+    #[test]
+    fn run_status_seed_examples() {
+        let running = json!({
+            "run_id": 1733945123,
+            "status": "running",
+            "ruby_version": "3.4.7",
+            "created_at": "2024-12-11T10:30:00Z",
+            "tasks": {"total": 33, "pending": 12, "claimed": 3, "completed": 15, "failed": 3},
+            "gzip_url": null
+        });
+        let status: RunStatus = serde_json::from_value(running.clone()).unwrap();
+        assert_eq!(status.created_at, datetime!(2024-12-11 10:30:00 UTC));
+        assert_eq!(status.completed_at, None);
+        assert_eq!(status.stopped_at, None);
+        assert_eq!(status.tasks.unfinished(), 15);
+        // `stopped_at` is always sent (decisions.md), which the seed's example predates.
+        let mut expected = running;
+        expected["stopped_at"] = Value::Null;
+        assert_eq!(serde_json::to_value(&status).unwrap(), expected);
+
+        let complete = json!({
+            "run_id": 1733945123,
+            "status": "complete",
+            "ruby_version": "3.4.7",
+            "created_at": "2024-12-11T10:30:00Z",
+            "completed_at": "2024-12-11T14:45:00Z",
+            "stopped_at": null,
+            "tasks": {"total": 33, "pending": 0, "claimed": 0, "completed": 30, "failed": 3},
+            "gzip_url": "https://s3.amazonaws.com/bucket/runs/1733945123/results.tar.gz?X-Amz-..."
+        });
+        let status: RunStatus = round_trip(&complete);
+        assert_eq!(status.status, RunState::Complete);
+        assert_eq!(status.completed_at, Some(datetime!(2024-12-11 14:45:00 UTC)));
+    }
+
+    #[test]
+    fn stopped_run_status_snapshot() {
+        let status = RunStatus {
+            run_id: 1733945123,
+            status: RunState::Complete,
+            ruby_version: "3.4.7".into(),
+            created_at: datetime!(2024-12-11 10:30:00 UTC),
+            completed_at: Some(datetime!(2024-12-11 11:02:30.5 UTC)),
+            stopped_at: Some(datetime!(2024-12-11 11:02:00 UTC)),
+            tasks: TaskCounts {
+                total: 5,
+                pending: 0,
+                claimed: 0,
+                completed: 3,
+                failed: 2,
+            },
+            gzip_url: Some("http://127.0.0.1:9000/rcb/runs/1733945123/results.tar.gz?X-Amz-Signature=abc".into()),
+        };
+        insta::assert_json_snapshot!(status);
+    }
+
+    #[test]
+    fn error_body() {
+        let body: ErrorBody = round_trip(&json!({"error": "no run in progress"}));
+        assert_eq!(body, ErrorBody::new("no run in progress"));
+        let from_validation = ErrorBody::from(ValidationError::field("runner_id", "\"runner_id\" is empty"));
+        assert_eq!(serde_json::to_value(from_validation).unwrap(), json!({"error": "\"runner_id\" is empty"}));
+    }
+
+    #[test]
+    fn names_agree_with_serde() {
+        for status in TaskStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
+            assert_eq!(status.as_str().parse::<TaskStatus>().unwrap(), *status);
+        }
+        for phase in Phase::ALL {
+            assert_eq!(serde_json::to_value(phase).unwrap(), json!(phase.as_str()));
+        }
+        for state in RunState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), json!(state.as_str()));
+            assert_eq!(state.as_str().parse::<RunState>().unwrap(), *state);
+        }
+    }
+}

@@ -435,7 +435,10 @@ mod tests {
             "runner_id": "i-0abc123def456"
         });
         let request: ClaimRequest = round_trip(&body);
-        assert_eq!(ClaimRequest::from_json(body.to_string().as_bytes()).unwrap(), request);
+        assert_eq!(
+            ClaimRequest::from_json(body.to_string().as_bytes()).unwrap(),
+            request
+        );
         assert_eq!(request.provider, Provider::Aws);
     }
 
@@ -487,8 +490,7 @@ mod tests {
 
     #[test]
     fn claim_response_wait_and_done_seed_examples() {
-        let wait: ClaimResponse =
-            round_trip(&json!({"status": "wait", "retry_after_seconds": 30}));
+        let wait: ClaimResponse = round_trip(&json!({"status": "wait", "retry_after_seconds": 30}));
         assert_eq!(
             wait,
             ClaimResponse::Wait {
@@ -498,7 +500,9 @@ mod tests {
         let done: ClaimResponse = round_trip(&json!({"status": "done"}));
         assert_eq!(done, ClaimResponse::Done);
         assert!(serde_json::from_value::<ClaimResponse>(json!({"status": "later"})).is_err());
-        assert!(serde_json::from_value::<ClaimResponse>(json!({"retry_after_seconds": 3})).is_err());
+        assert!(
+            serde_json::from_value::<ClaimResponse>(json!({"retry_after_seconds": 3})).is_err()
+        );
     }
 
     #[test]
@@ -531,12 +535,13 @@ mod tests {
         let heartbeat: HeartbeatRequest = round_trip(&body);
         assert_eq!(heartbeat.status, Phase::Running);
         assert_eq!(heartbeat.progress_pct, Some(45));
-        let minimal: HeartbeatRequest =
-            round_trip(&json!({"runner_id": "r-1", "status": "boot"}));
+        let minimal: HeartbeatRequest = round_trip(&json!({"runner_id": "r-1", "status": "boot"}));
         assert_eq!(minimal.current_benchmark, None);
         for phase in Phase::ALL {
             let parsed = HeartbeatRequest::from_json(
-                json!({"runner_id": "r", "status": phase.as_str()}).to_string().as_bytes(),
+                json!({"runner_id": "r", "status": phase.as_str()})
+                    .to_string()
+                    .as_bytes(),
             )
             .unwrap();
             assert_eq!(parsed.status, *phase);
@@ -577,13 +582,25 @@ mod tests {
 
     #[test]
     fn every_request_validation_message() {
-        fn check<T: std::fmt::Debug>(parse: fn(&[u8]) -> Result<T, ValidationError>, body: Value, expected: &str) {
+        fn check<T: std::fmt::Debug>(
+            parse: fn(&[u8]) -> Result<T, ValidationError>,
+            body: Value,
+            expected: &str,
+        ) {
             let err = parse(body.to_string().as_bytes()).unwrap_err();
             assert_eq!(err.to_string(), expected, "body: {body}");
         }
         let claim = ClaimRequest::from_json;
-        check(claim, json!([]), "request body must be a JSON object, got an array");
-        check(claim, json!({"instance_type": "c8g.medium", "runner_id": "r"}), "missing field \"provider\"");
+        check(
+            claim,
+            json!([]),
+            "request body must be a JSON object, got an array",
+        );
+        check(
+            claim,
+            json!({"instance_type": "c8g.medium", "runner_id": "r"}),
+            "missing field \"provider\"",
+        );
         check(
             claim,
             json!({"provider": "gcp", "instance_type": "n2", "runner_id": "r"}),
@@ -594,13 +611,21 @@ mod tests {
             json!({"provider": 1, "instance_type": "n2", "runner_id": "r"}),
             "\"provider\" must be one of aws, azure or local, got 1",
         );
-        check(claim, json!({"provider": "aws", "runner_id": "r"}), "missing field \"instance_type\"");
+        check(
+            claim,
+            json!({"provider": "aws", "runner_id": "r"}),
+            "missing field \"instance_type\"",
+        );
         check(
             claim,
             json!({"provider": "aws", "instance_type": ["c8g.medium"], "runner_id": "r"}),
             "\"instance_type\" must be a string, got an array",
         );
-        check(claim, json!({"provider": "aws", "instance_type": "c8g.medium"}), "missing field \"runner_id\"");
+        check(
+            claim,
+            json!({"provider": "aws", "instance_type": "c8g.medium"}),
+            "missing field \"runner_id\"",
+        );
         check(
             claim,
             json!({"provider": "aws", "instance_type": "c8g.medium", "runner_id": ""}),
@@ -608,8 +633,16 @@ mod tests {
         );
 
         let heartbeat = HeartbeatRequest::from_json;
-        check(heartbeat, json!({"status": "boot"}), "missing field \"runner_id\"");
-        check(heartbeat, json!({"runner_id": "r"}), "missing field \"status\"");
+        check(
+            heartbeat,
+            json!({"status": "boot"}),
+            "missing field \"runner_id\"",
+        );
+        check(
+            heartbeat,
+            json!({"runner_id": "r"}),
+            "missing field \"status\"",
+        );
         check(
             heartbeat,
             json!({"runner_id": "r", "status": "benchmarking"}),
@@ -642,14 +675,38 @@ mod tests {
         );
 
         let complete = CompleteRequest::from_json;
-        check(complete, json!({"s3_result_key": "k"}), "missing field \"runner_id\"");
-        check(complete, json!({"runner_id": "r"}), "missing field \"s3_result_key\"");
-        check(complete, json!({"runner_id": "r", "s3_result_key": " "}), "\"s3_result_key\" is empty");
+        check(
+            complete,
+            json!({"s3_result_key": "k"}),
+            "missing field \"runner_id\"",
+        );
+        check(
+            complete,
+            json!({"runner_id": "r"}),
+            "missing field \"s3_result_key\"",
+        );
+        check(
+            complete,
+            json!({"runner_id": "r", "s3_result_key": " "}),
+            "\"s3_result_key\" is empty",
+        );
 
         let fail = FailRequest::from_json;
-        check(fail, json!({"error_type": "t", "error_message": "m"}), "missing field \"runner_id\"");
-        check(fail, json!({"runner_id": "r", "error_message": "m"}), "missing field \"error_type\"");
-        check(fail, json!({"runner_id": "r", "error_type": "t"}), "missing field \"error_message\"");
+        check(
+            fail,
+            json!({"error_type": "t", "error_message": "m"}),
+            "missing field \"runner_id\"",
+        );
+        check(
+            fail,
+            json!({"runner_id": "r", "error_message": "m"}),
+            "missing field \"error_type\"",
+        );
+        check(
+            fail,
+            json!({"runner_id": "r", "error_type": "t"}),
+            "missing field \"error_message\"",
+        );
         check(
             fail,
             json!({"runner_id": "r", "error_type": "t", "error_message": ""}),
@@ -669,8 +726,9 @@ mod tests {
 
     #[test]
     fn serde_validates_request_bodies_too() {
-        let err = serde_json::from_str::<HeartbeatRequest>(r#"{"runner_id": "r", "status": "done"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<HeartbeatRequest>(r#"{"runner_id": "r", "status": "done"}"#)
+                .unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "\"status\" \"done\" is not one of boot, provision, running, uploading, finished or error"
@@ -717,7 +775,10 @@ mod tests {
         });
         let status: RunStatus = round_trip(&complete);
         assert_eq!(status.status, RunState::Complete);
-        assert_eq!(status.completed_at, Some(datetime!(2024-12-11 14:45:00 UTC)));
+        assert_eq!(
+            status.completed_at,
+            Some(datetime!(2024-12-11 14:45:00 UTC))
+        );
     }
 
     #[test]
@@ -736,7 +797,10 @@ mod tests {
                 completed: 3,
                 failed: 2,
             },
-            gzip_url: Some("http://127.0.0.1:9000/rcb/runs/1733945123/results.tar.gz?X-Amz-Signature=abc".into()),
+            gzip_url: Some(
+                "http://127.0.0.1:9000/rcb/runs/1733945123/results.tar.gz?X-Amz-Signature=abc"
+                    .into(),
+            ),
         };
         insta::assert_json_snapshot!(status);
     }
@@ -745,14 +809,23 @@ mod tests {
     fn error_body() {
         let body: ErrorBody = round_trip(&json!({"error": "no run in progress"}));
         assert_eq!(body, ErrorBody::new("no run in progress"));
-        let from_validation = ErrorBody::from(ValidationError::field("runner_id", "\"runner_id\" is empty"));
-        assert_eq!(serde_json::to_value(from_validation).unwrap(), json!({"error": "\"runner_id\" is empty"}));
+        let from_validation = ErrorBody::from(ValidationError::field(
+            "runner_id",
+            "\"runner_id\" is empty",
+        ));
+        assert_eq!(
+            serde_json::to_value(from_validation).unwrap(),
+            json!({"error": "\"runner_id\" is empty"})
+        );
     }
 
     #[test]
     fn names_agree_with_serde() {
         for status in TaskStatus::ALL {
-            assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                json!(status.as_str())
+            );
             assert_eq!(status.as_str().parse::<TaskStatus>().unwrap(), *status);
         }
         for phase in Phase::ALL {

@@ -315,8 +315,10 @@ impl RunConfig {
             }
         })?;
 
-        let ruby_version =
-            fields.required_text("ruby_version", "give the Ruby version to benchmark, e.g. \"3.4.7\"")?;
+        let ruby_version = fields.required_text(
+            "ruby_version",
+            "give the Ruby version to benchmark, e.g. \"3.4.7\"",
+        )?;
         if !is_safe_name(&ruby_version) {
             return Err(fields.error(
                 "ruby_version",
@@ -428,7 +430,10 @@ fn instance_type_list(fields: &Fields<'_>, provider: Provider) -> Result<Vec<Str
     let mut types = Vec::with_capacity(items.len());
     for (path, name) in string_items(key, items)? {
         if name.is_empty() {
-            return Err(ValidationError::field(&path, format!("{} is empty", quoted(&path))));
+            return Err(ValidationError::field(
+                &path,
+                format!("{} is empty", quoted(&path)),
+            ));
         }
         if !is_safe_name(name) {
             return Err(ValidationError::field(
@@ -459,7 +464,10 @@ fn check_repeats(lists: &[(Provider, Vec<String>)]) -> Result<()> {
                 };
                 return Err(ValidationError::field(
                     format!("{provider}[{i}]"),
-                    format!("instance type {} appears twice {where_}", quoted(instance_type)),
+                    format!(
+                        "instance type {} appears twice {where_}",
+                        quoted(instance_type)
+                    ),
                 ));
             }
         }
@@ -659,7 +667,11 @@ mod tests {
 
     #[test]
     fn ruby_bench_defaults_are_resolved() {
-        let parse = |v: Value| RunConfig::from_value(with_ruby_bench(v)).unwrap().ruby_bench;
+        let parse = |v: Value| {
+            RunConfig::from_value(with_ruby_bench(v))
+                .unwrap()
+                .ruby_bench
+        };
         assert_eq!(parse(Value::Null), RubyBenchSelection::default());
         assert_eq!(parse(json!({})), RubyBenchSelection::default());
         assert_eq!(
@@ -737,7 +749,10 @@ mod tests {
                 with("ruby_version", json!(3.4)),
                 "\"ruby_version\" must be a string, got 3.4",
             ),
-            (with("ruby_version", json!(" ")), "\"ruby_version\" is empty"),
+            (
+                with("ruby_version", json!(" ")),
+                "\"ruby_version\" is empty",
+            ),
             (
                 with("ruby_version", json!("3.4.7; rm -rf /")),
                 "\"ruby_version\" must be an image tag such as \"3.4.7\" (letters, digits, '.', '-', '_'), got \"3.4.7; rm -rf /\"",
@@ -922,7 +937,10 @@ mod tests {
                 .field_path()
                 .map(str::to_owned)
         };
-        assert_eq!(field(with("local", json!(["ok", 7]))), Some("local[1]".into()));
+        assert_eq!(
+            field(with("local", json!(["ok", 7]))),
+            Some("local[1]".into())
+        );
         assert_eq!(
             field(with("azure", json!(["c8g.medium"]))),
             Some("azure[0]".into())
@@ -951,7 +969,10 @@ mod tests {
     #[test]
     fn names_agree_with_serde() {
         for provider in Provider::ALL {
-            assert_eq!(serde_json::to_value(provider).unwrap(), json!(provider.as_str()));
+            assert_eq!(
+                serde_json::to_value(provider).unwrap(),
+                json!(provider.as_str())
+            );
             assert_eq!(provider.as_str().parse::<Provider>().unwrap(), *provider);
             assert_eq!(provider.to_string(), provider.as_str());
         }
@@ -960,8 +981,14 @@ mod tests {
             assert_eq!(mode.as_str().parse::<Mode>().unwrap(), *mode);
         }
         for category in Category::ALL {
-            assert_eq!(serde_json::to_value(category).unwrap(), json!(category.as_str()));
-            assert_eq!(serde_json::from_value::<Category>(json!(category.as_str())).unwrap(), *category);
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                json!(category.as_str())
+            );
+            assert_eq!(
+                serde_json::from_value::<Category>(json!(category.as_str())).unwrap(),
+                *category
+            );
         }
         assert_eq!(
             "gcp".parse::<Provider>().unwrap_err().to_string(),

@@ -92,9 +92,18 @@ mod tests {
 
     #[test]
     fn keys_and_folders() {
-        assert_eq!(task_result_key(1733945123, 42), "runs/1733945123/tasks/42/result.tar.gz");
-        assert_eq!(task_error_key(1733945123, 42), "runs/1733945123/tasks/42/error.tar.gz");
-        assert_eq!(run_archive_key(1733945123), "runs/1733945123/results.tar.gz");
+        assert_eq!(
+            task_result_key(1733945123, 42),
+            "runs/1733945123/tasks/42/result.tar.gz"
+        );
+        assert_eq!(
+            task_error_key(1733945123, 42),
+            "runs/1733945123/tasks/42/error.tar.gz"
+        );
+        assert_eq!(
+            run_archive_key(1733945123),
+            "runs/1733945123/results.tar.gz"
+        );
         assert_eq!(task_folder("c8g.medium", 2), "c8g.medium-2");
         assert_eq!(
             local_results_dir(1733945123),

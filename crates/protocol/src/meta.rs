@@ -124,3 +124,121 @@ pub struct ErrorInfo {
     #[serde(default)]
     pub exit_code: Option<i32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    fn full_document() -> Value {
+        json!({
+            "schema_version": 1,
+            "run_id": 1733945123,
+            "task_id": 42,
+            "provider": "aws",
+            "instance_type": "c7i.large",
+            "run": 2,
+            "runner_id": "i-0abc123def456-slot1",
+            "region": "us-east-1",
+            "zone": "us-east-1a",
+            "ruby_version": "3.4.7",
+            "ruby_description": "ruby 3.4.7 (2025-10-08 revision 7a5688e2a2) +YJIT +PRISM [x86_64-linux]",
+            "modes": ["yjit", "interp"],
+            "cpu_model": "Intel(R) Xeon(R) Platinum 8488C",
+            "pinned_cpu": 1,
+            "smt_siblings": [0, 1],
+            "kernel": "6.8.0-1021-aws",
+            "cgroup_cpuset": "1",
+            "image": "ruby:3.4.7",
+            "image_id": "sha256:0123456789abcdef",
+            "ruby_bench_commit": "4f1c2d3e",
+            "benchmark_categories": {"fib": "micro", "liquid-render": "headline", "nbody": "other"},
+            "failed_benchmarks": ["ractor_ping"],
+            "started_at": "2024-12-11T10:31:00Z",
+            "finished_at": "2024-12-11T11:01:30.25Z",
+            "cpu_steal_pct": 0.4
+        })
+    }
+
+    #[test]
+    fn full_document_round_trips() {
+        let meta: TaskMeta = serde_json::from_value(full_document()).unwrap();
+        assert_eq!(meta.provider, Provider::Aws);
+        assert_eq!(meta.modes, [Mode::Yjit, Mode::Interp]);
+        assert_eq!(meta.pinned_cpu, Some(1));
+        assert!(meta.shares_core());
+        assert_eq!(meta.category_of("fib"), Category::Micro);
+        assert_eq!(meta.category_of("liquid-render"), Category::Headline);
+        assert_eq!(meta.category_of("unlisted"), Category::Other);
+        assert_eq!(meta.finished_at, datetime!(2024-12-11 11:01:30.25 UTC));
+        assert_eq!(meta.duration(), time::Duration::seconds_f64(1830.25));
+        assert_eq!(meta.cpu_steal_pct, Some(0.4));
+        assert_eq!(serde_json::to_value(&meta).unwrap(), full_document());
+    }
+
+    #[test]
+    fn minimal_document_gets_defaults() {
+        let meta: TaskMeta = serde_json::from_value(json!({
+            "run_id": 1733945123,
+            "task_id": 7,
+            "provider": "local",
+            "instance_type": "local-1cpu",
+            "run": 1,
+            "ruby_version": "3.4.7",
+            "started_at": "2024-12-11T10:31:00+01:00",
+            "finished_at": "2024-12-11T10:32:00+01:00",
+            "written_by_a_newer_runner": {"ignored": true}
+        }))
+        .unwrap();
+        assert_eq!(meta.schema_version, TaskMeta::SCHEMA_VERSION);
+        assert_eq!(meta.runner_id, "");
+        assert_eq!(meta.region, None);
+        assert!(meta.modes.is_empty());
+        assert!(meta.smt_siblings.is_empty());
+        assert!(!meta.shares_core());
+        assert!(meta.benchmark_categories.is_empty());
+        assert!(meta.failed_benchmarks.is_empty());
+        assert_eq!(meta.cpu_steal_pct, None);
+        assert_eq!(meta.duration(), time::Duration::minutes(1));
+    }
+
+    #[test]
+    fn nulls_and_unknown_categories_are_tolerated() {
+        let mut document = full_document();
+        document["benchmark_categories"] = json!({"a": null, "b": "ractor", "c": "headline"});
+        document["region"] = Value::Null;
+        document["smt_siblings"] = json!([3]);
+        let meta: TaskMeta = serde_json::from_value(document).unwrap();
+        assert_eq!(meta.category_of("a"), Category::Other);
+        assert_eq!(meta.category_of("b"), Category::Other);
+        assert_eq!(meta.category_of("c"), Category::Headline);
+        assert_eq!(meta.region, None);
+        assert!(!meta.shares_core());
+    }
+
+    #[test]
+    fn documents_without_identity_are_rejected() {
+        let mut document = full_document();
+        document.as_object_mut().unwrap().remove("instance_type");
+        let err = serde_json::from_value::<TaskMeta>(document).unwrap_err();
+        assert_eq!(err.to_string(), "missing field `instance_type`");
+    }
+
+    #[test]
+    fn error_info() {
+        let body = json!({
+            "error_type": "benchmark_crash",
+            "error_message": "ruby-bench printed no report",
+            "exit_code": 139
+        });
+        let info: ErrorInfo = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(info.exit_code, Some(139));
+        assert_eq!(serde_json::to_value(&info).unwrap(), body);
+        let info: ErrorInfo = serde_json::from_value(
+            json!({"error_type": "pull_failed", "error_message": "no image"}),
+        )
+        .unwrap();
+        assert_eq!(info.exit_code, None);
+    }
+}

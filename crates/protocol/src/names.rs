@@ -26,7 +26,7 @@ impl ParseNameError {
     }
 }
 
-/// What generic parsing code needs from a [`named_enum!`] type.
+/// What generic parsing code needs from a `named_enum!` type.
 pub(crate) trait NamedEnum:
     std::str::FromStr<Err = ParseNameError> + Copy + PartialEq
 {

@@ -172,7 +172,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required name of a [`named_enum!`] type, e.g. a provider.
+    /// A required name of a `named_enum!` type, e.g. a provider.
     pub(crate) fn required_name<T: NamedEnum>(&self, key: &str, hint: &str) -> Result<T> {
         let value = self.required(key, hint)?;
         let Value::String(name) = value else {
@@ -194,7 +194,9 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.error(key, format!("must be a string, got {}", describe(other)))),
+            Some(other) => {
+                Err(self.error(key, format!("must be a string, got {}", describe(other))))
+            }
         }
     }
 
@@ -265,7 +267,11 @@ pub(crate) fn string_items<'v>(path: &str, items: &'v [Value]) -> Result<Vec<(St
                 Value::String(s) => Ok((item_path, s.as_str())),
                 other => Err(ValidationError::field(
                     &item_path,
-                    format!("{} must be a string, got {}", quoted(&item_path), describe(other)),
+                    format!(
+                        "{} must be a string, got {}",
+                        quoted(&item_path),
+                        describe(other)
+                    ),
                 )),
             }
         })
@@ -284,7 +290,10 @@ mod tests {
         assert_eq!(describe(&json!("3")), "\"3\"");
         assert_eq!(describe(&json!(2.5)), "2.5");
         assert_eq!(describe(&json!(null)), "null");
-        assert_eq!(describe(&json!("x".repeat(50))), format!("\"{}\"...", "x".repeat(40)));
+        assert_eq!(
+            describe(&json!("x".repeat(50))),
+            format!("\"{}\"...", "x".repeat(40))
+        );
     }
 
     #[test]
@@ -296,6 +305,9 @@ mod tests {
         );
         assert_eq!(err.field_path(), None);
         let err = parse_object(b"[1, 2]", "request body").unwrap_err();
-        assert_eq!(err.to_string(), "request body must be a JSON object, got an array");
+        assert_eq!(
+            err.to_string(),
+            "request body must be a JSON object, got an array"
+        );
     }
 }

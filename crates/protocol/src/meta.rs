@@ -241,4 +241,44 @@ mod tests {
         .unwrap();
         assert_eq!(info.exit_code, None);
     }
+
+    /// The committed synthetic results (`fixtures/results/<run-id>/<folder>/`) parse with
+    /// these types, and each folder is named after its meta's instance type and run.
+    #[test]
+    fn committed_fixtures_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/results");
+        let Ok(runs) = std::fs::read_dir(&root) else {
+            eprintln!("no {} to check", root.display());
+            return;
+        };
+        let mut checked = 0;
+        for run in runs {
+            let run = run.unwrap().path();
+            if !run.is_dir() {
+                continue;
+            }
+            for task in std::fs::read_dir(&run).unwrap() {
+                let task = task.unwrap().path();
+                let name = task.file_name().unwrap().to_str().unwrap().to_owned();
+                let meta_path = task.join(crate::layout::META_JSON);
+                if let Ok(text) = std::fs::read_to_string(&meta_path) {
+                    let meta: TaskMeta = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", meta_path.display()));
+                    let folder = crate::layout::task_folder(&meta.instance_type, meta.run);
+                    assert_eq!(folder, name);
+                    assert_eq!(
+                        crate::layout::parse_task_folder(&name),
+                        Some((meta.instance_type.as_str(), meta.run))
+                    );
+                    checked += 1;
+                }
+                let error_path = task.join(crate::layout::ERROR_JSON);
+                if let Ok(text) = std::fs::read_to_string(&error_path) {
+                    serde_json::from_str::<ErrorInfo>(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", error_path.display()));
+                }
+            }
+        }
+        assert!(checked > 0, "no meta.json under {}", root.display());
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::config::{Provider, RubyBenchSelection};
-use crate::validation::{Fields, Result, ValidationError, into_object, parse_object};
+use crate::validation::{Fields, Result, ValidationError, as_object, parse_object};
 
 /// The `error_type` the orchestrator records for claimed tasks when a run is stopped early.
 pub const ERROR_TYPE_RUN_STOPPED: &str = "run_stopped";
@@ -297,7 +297,7 @@ macro_rules! try_from_value {
             type Error = ValidationError;
 
             fn try_from(value: Value) -> Result<Self, Self::Error> {
-                Self::from_map(&into_object(value, REQUEST_BODY)?)
+                Self::from_map(as_object(&value, REQUEST_BODY)?)
             }
         })+
     };

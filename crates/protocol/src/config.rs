@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::names::NamedEnum;
 use crate::validation::{
-    Fields, Result, ValidationError, describe, into_object, parse_object, quoted, string_items,
+    Fields, Result, ValidationError, as_object, describe, parse_object, quoted, string_items,
 };
 
 /// The error of [`RunConfig::from_json`]: the first problem, with a message naming the field.
@@ -300,9 +300,8 @@ impl RunConfig {
     }
 
     /// Validates a run config that is already parsed as JSON, reporting the first problem.
-    pub fn from_value(value: Value) -> Result<Self, ConfigError> {
-        let map = into_object(value, "run config")?;
-        Self::from_map(&map)
+    pub fn from_value(value: &Value) -> Result<Self, ConfigError> {
+        Self::from_map(as_object(value, "run config")?)
     }
 
     fn from_map(map: &Map<String, Value>) -> Result<Self> {
@@ -344,10 +343,14 @@ impl RunConfig {
         let run_id =
             fields.optional_integer("run_id", 1, i64::MAX, "a positive integer (Unix seconds)")?;
 
-        let mut lists: Vec<(Provider, Vec<String>)> = Vec::new();
-        for &provider in Provider::ALL {
-            lists.push((provider, instance_type_list(&fields, provider)?));
-        }
+        let aws = instance_type_list(&fields, Provider::Aws)?;
+        let azure = instance_type_list(&fields, Provider::Azure)?;
+        let local = instance_type_list(&fields, Provider::Local)?;
+        let lists = [
+            (Provider::Aws, &aws),
+            (Provider::Azure, &azure),
+            (Provider::Local, &local),
+        ];
         check_repeats(&lists)?;
         if lists.iter().all(|(_, types)| types.is_empty()) {
             return Err(ValidationError::document(
@@ -361,15 +364,13 @@ impl RunConfig {
         };
         let debug_mode = fields.optional_bool("debug_mode")?.unwrap_or(false);
 
-        let mut lists = lists.into_iter().map(|(_, types)| types);
-        let mut next = || lists.next().unwrap_or_default();
         Ok(Self {
             ruby_version,
             runs_per_instance_type,
             run_id,
-            aws: next(),
-            azure: next(),
-            local: next(),
+            aws,
+            azure,
+            local,
             ruby_bench,
             debug_mode,
         })
@@ -417,7 +418,7 @@ impl TryFrom<Value> for RunConfig {
     type Error = ConfigError;
 
     fn try_from(value: Value) -> Result<Self, Self::Error> {
-        Self::from_value(value)
+        Self::from_value(&value)
     }
 }
 
@@ -452,7 +453,7 @@ fn instance_type_list(fields: &Fields<'_>, provider: Provider) -> Result<Vec<Str
 
 /// Rejects an instance type that appears twice, within one provider or across providers:
 /// its results folder `<instance_type>-<run>` would collide.
-fn check_repeats(lists: &[(Provider, Vec<String>)]) -> Result<()> {
+fn check_repeats(lists: &[(Provider, &Vec<String>)]) -> Result<()> {
     let mut seen: HashMap<&str, Provider> = HashMap::new();
     for (provider, types) in lists {
         for (i, instance_type) in types.iter().enumerate() {
@@ -609,7 +610,7 @@ mod tests {
 
     #[test]
     fn local_providers_come_last() {
-        let config = RunConfig::from_value(json!({
+        let config = RunConfig::from_value(&json!({
             "ruby_version": "3.4.7", "runs_per_instance_type": 1,
             "local": ["local-1cpu"], "azure": ["Standard_D2pls_v6"], "aws": ["c8g.medium"],
         }))
@@ -668,7 +669,7 @@ mod tests {
     #[test]
     fn ruby_bench_defaults_are_resolved() {
         let parse = |v: Value| {
-            RunConfig::from_value(with_ruby_bench(v))
+            RunConfig::from_value(&with_ruby_bench(v))
                 .unwrap()
                 .ruby_bench
         };
@@ -702,7 +703,7 @@ mod tests {
 
     #[test]
     fn optional_fields_accept_null_and_empty_provider_arrays() {
-        let config = RunConfig::from_value(json!({
+        let config = RunConfig::from_value(&json!({
             "ruby_version": "3.4.7", "runs_per_instance_type": 1, "run_id": null,
             "aws": [], "azure": null, "local": ["l"], "debug_mode": true,
         }))
@@ -932,7 +933,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let field = |v: Value| {
-            RunConfig::from_value(v)
+            RunConfig::from_value(&v)
                 .unwrap_err()
                 .field_path()
                 .map(str::to_owned)

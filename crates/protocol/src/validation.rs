@@ -55,18 +55,22 @@ pub(crate) type Result<T, E = ValidationError> = std::result::Result<T, E>;
 pub(crate) fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ValidationError::document(format!("{what} is not valid JSON: {e}")))?;
-    into_object(value, what)
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(not_an_object(&other, what)),
+    }
 }
 
 /// Checks that `value` is a JSON object; `what` names the document in messages.
-pub(crate) fn into_object(value: Value, what: &str) -> Result<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ValidationError::document(format!(
-            "{what} must be a JSON object, got {}",
-            describe(&other)
-        ))),
-    }
+pub(crate) fn as_object<'v>(value: &'v Value, what: &str) -> Result<&'v Map<String, Value>> {
+    value.as_object().ok_or_else(|| not_an_object(value, what))
+}
+
+fn not_an_object(value: &Value, what: &str) -> ValidationError {
+    ValidationError::document(format!(
+        "{what} must be a JSON object, got {}",
+        describe(value)
+    ))
 }
 
 /// Describes a JSON value for a "got ..." clause: scalars as JSON text, containers by kind.

@@ -23,6 +23,10 @@ const DESCRIPTION_PATH: &str = "xtask/images/images.toml";
 /// Bumped when the way a root file system is made changes, so caches are rebuilt.
 const ROOTFS_RECIPE_VERSION: u32 = 1;
 
+/// Bumped when the way thin images are assembled changes (the Dockerfile does not show
+/// everything, e.g. file modes), so images are rebuilt.
+const IMAGE_RECIPE_VERSION: u32 = 2;
+
 /// Label holding the hash of everything an image was built from.
 const INPUT_HASH_LABEL: &str = "rcb.input-hash";
 
@@ -101,10 +105,17 @@ impl Description {
             toml::from_str(&text).with_context(|| format!("failed to parse {DESCRIPTION_PATH}"))?;
         for image in &description.image {
             if !description.rootfs.contains_key(&image.rootfs) {
-                bail!("{DESCRIPTION_PATH}: image {} uses unknown rootfs {}", image.name, image.rootfs);
+                bail!(
+                    "{DESCRIPTION_PATH}: image {} uses unknown rootfs {}",
+                    image.name,
+                    image.rootfs
+                );
             }
             if image.tag.is_some() == image.tag_from_ruby_version {
-                bail!("{DESCRIPTION_PATH}: image {} needs exactly one of tag and tag_from_ruby_version", image.name);
+                bail!(
+                    "{DESCRIPTION_PATH}: image {} needs exactly one of tag and tag_from_ruby_version",
+                    image.name
+                );
             }
         }
         Ok(description)
@@ -126,22 +137,47 @@ fn build_all(sh: &Shell, description: &Description, rebuild_rootfs: bool) -> any
             rootfs_refs.insert(image.rootfs.clone(), reference);
         }
         let step = Instant::now();
-        let (reference, built) = build_image(sh, description, image, &rootfs_refs[&image.rootfs], &binaries)?;
-        let status = if built { format!("built in {:.1}s", step.elapsed().as_secs_f64()) } else { "up to date".into() };
+        let (reference, built) = build_image(
+            sh,
+            description,
+            image,
+            &rootfs_refs[&image.rootfs],
+            &binaries,
+        )?;
+        let status = if built {
+            format!("built in {:.1}s", step.elapsed().as_secs_f64())
+        } else {
+            "up to date".into()
+        };
         eprintln!("xtask images: {reference:<28} {status}");
     }
-    eprintln!("xtask images: done in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask images: done in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Builds the workspace binaries the images copy, with the profile the tests use.
-fn build_binaries(sh: &Shell, description: &Description) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    let names: Vec<&str> = description.image.iter().filter_map(|image| image.binary.as_deref()).collect();
+fn build_binaries(
+    sh: &Shell,
+    description: &Description,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let names: Vec<&str> = description
+        .image
+        .iter()
+        .filter_map(|image| image.binary.as_deref())
+        .collect();
     if names.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let packages: Vec<String> = names.iter().flat_map(|name| ["--package".to_owned(), (*name).to_owned()]).collect();
-    cmd!(sh, "cargo build --bins {packages...}").run().context("failed to build the image binaries")?;
+    let packages: Vec<String> = names
+        .iter()
+        .flat_map(|name| ["--package".to_owned(), (*name).to_owned()])
+        .collect();
+    cmd!(sh, "cargo build --bins {packages...}")
+        .run()
+        .context("failed to build the image binaries")?;
     let target_dir = target_dir(sh)?;
     Ok(names
         .iter()
@@ -151,18 +187,31 @@ fn build_binaries(sh: &Shell, description: &Description) -> anyhow::Result<BTree
 
 /// Cargo's target directory, honouring CARGO_TARGET_DIR and config files.
 pub fn target_dir(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps").quiet().read()?;
+    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .quiet()
+        .read()?;
     let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
-    let dir = metadata["target_directory"].as_str().context("cargo metadata has no target_directory")?;
+    let dir = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata has no target_directory")?;
     Ok(PathBuf::from(dir))
 }
 
 /// Makes sure the root file system image exists: from Docker, else from the cached
 /// tarball, else with debootstrap. Returns its image reference.
-fn ensure_rootfs(sh: &Shell, description: &Description, name: &str, rebuild: bool) -> anyhow::Result<String> {
+fn ensure_rootfs(
+    sh: &Shell,
+    description: &Description,
+    name: &str,
+    rebuild: bool,
+) -> anyhow::Result<String> {
     let spec = &description.rootfs[name];
     let key = rootfs_key(spec);
-    let reference = format!("{}:{}", description.repository(&format!("rootfs-{name}")), &key[..16]);
+    let reference = format!(
+        "{}:{}",
+        description.repository(&format!("rootfs-{name}")),
+        &key[..16]
+    );
     if !rebuild && image_exists(sh, &reference) {
         return Ok(reference);
     }
@@ -172,7 +221,10 @@ fn ensure_rootfs(sh: &Shell, description: &Description, name: &str, rebuild: boo
     if rebuild || !tarball.exists() {
         let started = Instant::now();
         debootstrap(sh, spec, &cache, name, &tarball)?;
-        eprintln!("xtask images: root file system {name} made in {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "xtask images: root file system {name} made in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let label = format!("LABEL {}={}", description.label, description.project);
     cmd!(sh, "docker import --change {label} {tarball} {reference}")
@@ -198,25 +250,50 @@ fn rootfs_key(spec: &RootfsSpec) -> String {
     )
 }
 
-fn debootstrap(sh: &Shell, spec: &RootfsSpec, cache: &Path, name: &str, tarball: &Path) -> anyhow::Result<()> {
+fn debootstrap(
+    sh: &Shell,
+    spec: &RootfsSpec,
+    cache: &Path,
+    name: &str,
+    tarball: &Path,
+) -> anyhow::Result<()> {
     setup::ensure_host_tools(sh, setup::IMAGE_TOOLS)?;
     if !setup::is_root(sh) {
-        bail!("debootstrap needs root; run `sudo -E cargo xtask images` once, later runs use the cache");
+        bail!(
+            "debootstrap needs root; run `sudo -E cargo xtask images` once, later runs use the cache"
+        );
     }
     let debs = cache.join("debs");
     let target = cache.join(format!("build-{name}"));
     sh.create_dir(&debs)?;
     remove_build_dir(sh, &target)?;
-    let RootfsSpec { suite, variant, mirror, packages } = spec;
+    let RootfsSpec {
+        suite,
+        variant,
+        mirror,
+        packages,
+    } = spec;
     let include = format!("--include={}", packages.join(","));
     let variant = format!("--variant={variant}");
     let cache_arg = format!("--cache-dir={}", debs.display());
-    eprintln!("xtask images: debootstrap {suite} ({}) into {}", packages.join(", "), target.display());
-    let result = cmd!(sh, "debootstrap {variant} {include} {cache_arg} {suite} {target} {mirror}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("debootstrap failed; its log is {}/debootstrap/debootstrap.log", target.display()));
+    eprintln!(
+        "xtask images: debootstrap {suite} ({}) into {}",
+        packages.join(", "),
+        target.display()
+    );
+    let result = cmd!(
+        sh,
+        "debootstrap {variant} {include} {cache_arg} {suite} {target} {mirror}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| {
+        format!(
+            "debootstrap failed; its log is {}/debootstrap/debootstrap.log",
+            target.display()
+        )
+    });
     if let Err(err) = result {
         let log = target.join("debootstrap/debootstrap.log");
         if let Ok(text) = std::fs::read_to_string(&log) {
@@ -236,7 +313,9 @@ fn debootstrap(sh: &Shell, spec: &RootfsSpec, cache: &Path, name: &str, tarball:
         }
     }
     let partial = tarball.with_extension("tar.partial");
-    cmd!(sh, "tar --numeric-owner -C {target} -cf {partial} .").quiet().run()?;
+    cmd!(sh, "tar --numeric-owner -C {target} -cf {partial} .")
+        .quiet()
+        .run()?;
     std::fs::rename(&partial, tarball)?;
     remove_build_dir(sh, &target)
 }
@@ -258,7 +337,9 @@ fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
     for mount_point in inside {
         cmd!(sh, "umount -l {mount_point}").quiet().run()?;
     }
-    cmd!(sh, "rm -rf --one-file-system {target}").quiet().run()?;
+    cmd!(sh, "rm -rf --one-file-system {target}")
+        .quiet()
+        .run()?;
     Ok(())
 }
 
@@ -274,21 +355,20 @@ fn build_image(
     let context = sh.create_temp_dir()?;
     let mut dockerfile = format!("FROM {rootfs}\n");
     let mut hasher = Sha256::new();
+    hasher.update(format!("recipe {IMAGE_RECIPE_VERSION}\n"));
     if let Some(binary) = &image.binary {
         let path = &binaries[binary];
-        let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
         hasher.update(&bytes);
-        std::fs::write(context.path().join(binary), bytes)?;
+        write_executable(&context.path().join(binary), &bytes)?;
         writeln!(dockerfile, "COPY {binary} /usr/local/bin/{binary}")?;
     }
     for (index, file) in image.files.iter().enumerate() {
         let bytes = sh.read_binary_file(&file.src)?;
         hasher.update(&bytes);
         let name = format!("file-{index}");
-        let path = context.path().join(&name);
-        std::fs::write(&path, bytes)?;
-        // The legacy builder has no `COPY --chmod`; it keeps the mode of the source.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        write_executable(&context.path().join(&name), &bytes)?;
         writeln!(dockerfile, "COPY {name} {}", file.dest)?;
     }
     for (key, value) in &image.env {
@@ -301,7 +381,11 @@ fn build_image(
         writeln!(dockerfile, "STOPSIGNAL {signal}")?;
     }
     if let Some(entrypoint) = &image.entrypoint {
-        writeln!(dockerfile, "ENTRYPOINT {}", serde_json::to_string(entrypoint)?)?;
+        writeln!(
+            dockerfile,
+            "ENTRYPOINT {}",
+            serde_json::to_string(entrypoint)?
+        )?;
     }
     if let Some(command) = &image.cmd {
         writeln!(dockerfile, "CMD {}", serde_json::to_string(command)?)?;
@@ -328,34 +412,55 @@ fn build_image(
         .ignore_status()
         .output()?;
     if !output.status.success() {
-        bail!("failed to build {repository}:\n{}", String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "failed to build {repository}:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     let tag = match &image.tag {
         Some(tag) => tag.clone(),
         None => ruby_version(sh, &building)?,
     };
     let reference = format!("{repository}:{tag}");
-    cmd!(sh, "docker tag {building} {reference}").quiet().run()?;
-    cmd!(sh, "docker rmi {building}").quiet().ignore_stdout().run()?;
+    cmd!(sh, "docker tag {building} {reference}")
+        .quiet()
+        .run()?;
+    cmd!(sh, "docker rmi {building}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
     Ok((reference, true))
 }
 
 /// The reference of an image of `repository` built from `input_hash`, if one is tagged.
-fn find_image_by_hash(sh: &Shell, repository: &str, input_hash: &str) -> anyhow::Result<Option<String>> {
+fn find_image_by_hash(
+    sh: &Shell,
+    repository: &str,
+    input_hash: &str,
+) -> anyhow::Result<Option<String>> {
     let reference = format!("reference={repository}");
     let label = format!("label={INPUT_HASH_LABEL}={input_hash}");
-    let found = cmd!(sh, "docker images --filter {reference} --filter {label} --format '{{.Repository}}:{{.Tag}}'")
-        .quiet()
-        .read()?;
-    Ok(found.lines().find(|line| !line.ends_with(":building") && !line.ends_with(":<none>")).map(str::to_owned))
+    let found = cmd!(
+        sh,
+        "docker images --filter {reference} --filter {label} --format '{{.Repository}}:{{.Tag}}'"
+    )
+    .quiet()
+    .read()?;
+    Ok(found
+        .lines()
+        .find(|line| !line.ends_with(":building") && !line.ends_with(":<none>"))
+        .map(str::to_owned))
 }
 
 /// The Ruby version an image really contains, checked to have YJIT.
 fn ruby_version(sh: &Shell, reference: &str) -> anyhow::Result<String> {
-    let version = cmd!(sh, "docker run --rm --network none {reference} ruby -e 'print RUBY_VERSION'")
-        .quiet()
-        .read()
-        .with_context(|| format!("failed to read the Ruby version of {reference}"))?;
+    let version = cmd!(
+        sh,
+        "docker run --rm --network none {reference} ruby -e 'print RUBY_VERSION'"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("failed to read the Ruby version of {reference}"))?;
     if cmd!(sh, "docker run --rm --network none {reference} ruby --yjit -e 'exit(RubyVM::YJIT.enabled? ? 0 : 1)'")
         .quiet()
         .ignore_stderr()
@@ -367,8 +472,21 @@ fn ruby_version(sh: &Shell, reference: &str) -> anyhow::Result<String> {
     Ok(version.trim().to_owned())
 }
 
+/// Writes a file into a build context as executable: the legacy builder has no
+/// `COPY --chmod` and keeps the mode of the source.
+fn write_executable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
 fn image_exists(sh: &Shell, reference: &str) -> bool {
-    cmd!(sh, "docker image inspect {reference}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+    cmd!(sh, "docker image inspect {reference}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
 }
 
 /// The project's cache directory for root file systems and packages.

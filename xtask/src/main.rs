@@ -9,7 +9,10 @@ mod sweep;
 mod test;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build images and run the project's tests")]
+#[command(
+    name = "cargo xtask",
+    about = "Build images and run the project's tests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,14 +10,33 @@ pub struct HostTool {
 }
 
 /// Host tools `cargo xtask images` needs.
-pub const IMAGE_TOOLS: &[HostTool] = &[HostTool { command: "debootstrap", package: "debootstrap" }];
+pub const IMAGE_TOOLS: &[HostTool] = &[HostTool {
+    command: "debootstrap",
+    package: "debootstrap",
+}];
 
 /// Host tools the test suite needs.
 pub const TEST_TOOLS: &[HostTool] = &[
-    HostTool { command: "debootstrap", package: "debootstrap" },
-    HostTool { command: "fish", package: "fish" },
-    HostTool { command: "jq", package: "jq" },
-    HostTool { command: "curl", package: "curl" },
+    HostTool {
+        command: "debootstrap",
+        package: "debootstrap",
+    },
+    HostTool {
+        command: "fish",
+        package: "fish",
+    },
+    HostTool {
+        command: "jq",
+        package: "jq",
+    },
+    HostTool {
+        command: "curl",
+        package: "curl",
+    },
+    HostTool {
+        command: "ruby",
+        package: "ruby",
+    },
 ];
 
 /// Installs the Debian packages of missing tools when running as root; otherwise fails
@@ -34,7 +53,10 @@ pub fn ensure_host_tools(sh: &Shell, tools: &[HostTool]) -> anyhow::Result<()> {
     }
     let install = format!("apt-get update && apt-get install -y {}", missing.join(" "));
     if !is_root(sh) {
-        bail!("missing packages: {}; install them with: sudo sh -c '{install}'", missing.join(", "));
+        bail!(
+            "missing packages: {}; install them with: sudo sh -c '{install}'",
+            missing.join(", ")
+        );
     }
     eprintln!("xtask: installing {}", missing.join(", "));
     cmd!(sh, "apt-get update -q").run()?;
@@ -67,7 +89,10 @@ pub fn ensure_docker(sh: &Shell) -> anyhow::Result<()> {
 
 /// Whether the current user is root, so packages can be installed without sudo.
 pub fn is_root(sh: &Shell) -> bool {
-    cmd!(sh, "id -u").quiet().read().is_ok_and(|uid| uid.trim() == "0")
+    cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0")
 }
 
 /// The path of `command` on PATH, if any.

@@ -23,9 +23,24 @@ impl Test {
             setup::ensure_host_tools(sh, setup::TEST_TOOLS)?;
             setup::ensure_docker(sh)
         })?;
-        steps.run("cargo fmt --check", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
-        steps.run("images", || images::Images { rebuild_rootfs: false }.run(sh))?;
-        let tests = steps.run("cargo test", || Ok(cmd!(sh, "cargo test --workspace --no-fail-fast").run()?));
+        steps.run("cargo fmt --check", || {
+            Ok(cmd!(sh, "cargo fmt --all --check").run()?)
+        })?;
+        steps.run("images", || {
+            images::Images {
+                rebuild_rootfs: false,
+            }
+            .run(sh)
+        })?;
+        let tests = steps
+            .run("cargo test", || {
+                Ok(cmd!(sh, "cargo test --workspace --no-fail-fast").run()?)
+            })
+            .and_then(|()| {
+                steps.run("ruby-bench-mini tests", || {
+                    Ok(cmd!(sh, "ruby fixtures/ruby-bench-mini/test/format_test.rb").run()?)
+                })
+            });
         let clippy = tests.is_ok().then(|| {
             steps.run("cargo clippy", || {
                 Ok(cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?)
@@ -56,18 +71,29 @@ struct Steps {
 }
 
 impl Steps {
-    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    fn run<T>(
+        &mut self,
+        name: &str,
+        step: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         eprintln!("xtask test: == {name}");
         let started = Instant::now();
         let result = step();
-        self.done.push((name.to_owned(), started.elapsed().as_secs_f64(), result.is_ok()));
+        self.done.push((
+            name.to_owned(),
+            started.elapsed().as_secs_f64(),
+            result.is_ok(),
+        ));
         result
     }
 
     fn print_summary(&self) {
         eprintln!("xtask test: summary");
         for (name, seconds, ok) in &self.done {
-            eprintln!("  {:<6} {seconds:>7.1}s  {name}", if *ok { "ok" } else { "FAILED" });
+            eprintln!(
+                "  {:<6} {seconds:>7.1}s  {name}",
+                if *ok { "ok" } else { "FAILED" }
+            );
         }
     }
 }

@@ -1,29 +1,32 @@
-//! The unauthenticated health endpoint, served beside the S3 API.
+//! The unauthenticated health endpoint, answered before a request reaches s3s.
 
-use hyper::http::Extensions;
-use hyper::{HeaderMap, Method, Uri};
-use s3s::route::S3Route;
-use s3s::{Body, S3Request, S3Response, S3Result};
+use std::future::Future;
+use std::pin::Pin;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use s3s::Body;
+use s3s::service::S3Service;
 
 /// Path of the health endpoint. Bucket names cannot start with `_`, so it never
-/// shadows a bucket.
+/// shadows a bucket (and s3s would refuse it as a bucket name before any route).
 pub const HEALTH_PATH: &str = "/_health";
 
-/// Answers `GET /_health` with `ok`, without credentials.
-pub(crate) struct HealthRoute;
+/// The S3 service with `GET /_health` answered `ok` without credentials, for Docker
+/// health checks and harnesses that hold no keys.
+#[derive(Clone)]
+pub(crate) struct WithHealth(pub S3Service);
 
-#[async_trait::async_trait]
-impl S3Route for HealthRoute {
-    fn is_match(&self, method: &Method, uri: &Uri, _: &HeaderMap, _: &mut Extensions) -> bool {
-        method == Method::GET && uri.path() == HEALTH_PATH
-    }
+impl hyper::service::Service<Request<Incoming>> for WithHealth {
+    type Response = Response<Body>;
+    type Error = s3s::HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    async fn check_access(&self, _req: &mut S3Request<Body>) -> S3Result<()> {
-        // Health checks come from Docker and test harnesses that hold no keys.
-        Ok(())
-    }
-
-    async fn call(&self, _req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        Ok(S3Response::new(Body::from("ok".to_owned())))
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if request.method() == Method::GET && request.uri().path() == HEALTH_PATH {
+            return Box::pin(async { Ok(Response::new(Body::from("ok".to_owned()))) });
+        }
+        let s3 = self.0.clone();
+        Box::pin(async move { hyper::service::Service::call(&s3, request).await })
     }
 }

@@ -43,29 +43,38 @@ pub struct S3LocalSettings {
 }
 
 /// Builds the S3 service: file-system storage, SigV4 auth with the configured keys,
-/// anonymous requests refused except for the health endpoint.
+/// anonymous requests refused.
 pub fn build_service(settings: &S3LocalSettings) -> anyhow::Result<S3Service> {
-    std::fs::create_dir_all(&settings.root)
-        .with_context(|| format!("failed to create the root directory {}", settings.root.display()))?;
+    std::fs::create_dir_all(&settings.root).with_context(|| {
+        format!(
+            "failed to create the root directory {}",
+            settings.root.display()
+        )
+    })?;
     for bucket in &settings.buckets {
         validate_bucket_name(bucket)?;
         std::fs::create_dir_all(settings.root.join(bucket))
             .with_context(|| format!("failed to create bucket {bucket}"))?;
     }
     let storage = s3s_fs::FileSystem::new(&settings.root).map_err(|err| {
-        anyhow::anyhow!("failed to open {} as storage: {err:?}", settings.root.display())
+        anyhow::anyhow!(
+            "failed to open {} as storage: {err:?}",
+            settings.root.display()
+        )
     })?;
     let mut builder = S3ServiceBuilder::new(storage);
     builder.set_auth(SimpleAuth::from_single(
         settings.access_key.clone(),
         settings.secret_key.clone(),
     ));
-    builder.set_route(health::HealthRoute);
     Ok(builder.build())
 }
 
 /// Binds the listen address and serves until `shutdown` resolves.
-pub async fn run(settings: S3LocalSettings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    settings: S3LocalSettings,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
@@ -79,7 +88,7 @@ pub async fn serve(
     settings: &S3LocalSettings,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let service = build_service(settings)?;
+    let service = health::WithHealth(build_service(settings)?);
     let local_addr = listener.local_addr()?;
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();

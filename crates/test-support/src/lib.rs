@@ -1,0 +1,18 @@
+//! Real-component test harness. Postgres and s3-local run in containers started with
+//! testcontainers from the images `cargo xtask images` builds (never pulled), published
+//! on 127.0.0.1 only, labelled with the project's label, and removed when the test
+//! process exits. Each test gets a fresh database and, when it asks, a fresh bucket.
+//!
+//! The containers are shared by all tests of one test binary: they are started once on
+//! a runtime of their own, because each `#[tokio::test]` has a runtime that ends with
+//! the test.
+
+mod containers;
+mod images;
+mod postgres;
+mod s3;
+
+pub use containers::{check_docker, session_label};
+pub use images::{ImageCatalog, catalog};
+pub use postgres::{TestDatabase, fresh_database};
+pub use s3::{S3Server, TestBucket, fresh_bucket, s3_server};

@@ -96,6 +96,7 @@ async fn start_on_runtime(
     let catalog = catalog();
     let (session_key, session_value) = session_label();
     let port = spec.port;
+    let image = spec.image.clone();
     let mut request = GenericImage::new(name, tag)
         .with_exposed_port(ContainerPort::Tcp(port))
         .with_wait_for(spec.ready_message)
@@ -120,11 +121,28 @@ async fn start_on_runtime(
     }
     let container = request.start().await?;
     let host_port = container.get_host_port_ipv4(port).await?;
+    announce(&image, container.id(), host_port);
     STARTED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(container);
     Ok(Started { host_port })
+}
+
+/// Says which local image a container came from, on the real stderr (libtest captures
+/// only `eprintln!`), so a CI log shows what the tests ran against.
+fn announce(image: &str, container_id: &str, host_port: u16) {
+    use std::io::Write as _;
+    let image_id = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let _ = writeln!(
+        std::io::stderr(),
+        "test-support: started {image} (local image {image_id}, built by `cargo xtask images`) as container {} on 127.0.0.1:{host_port}",
+        &container_id[..12.min(container_id.len())]
+    );
 }
 
 fn register_exit_cleanup() {

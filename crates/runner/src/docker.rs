@@ -1,0 +1,367 @@
+//! All Docker calls of the runner, behind one small client. Each operation has its own
+//! error, because raw engine errors do not say what the runner was trying to do.
+//! Every container the runner creates is tracked until removed, so a panic, a cancelled
+//! task or SIGTERM never leaves one behind.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+
+/// Requests to the engine may last as long as a benchmark run (hours): waiting for a
+/// container and following its logs are single requests.
+const DOCKER_REQUEST_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Label that marks a container as the runner's, with the slot's runner id as value.
+pub const RUNNER_LABEL: &str = "rcb.runner";
+
+/// Label every container of the project carries.
+pub const PROJECT_LABEL: (&str, &str) = ("rcb.project", "ruby-cross-cloud-bench");
+
+/// A failed Docker operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("failed to connect to the Docker engine: {0}")]
+    Connect(#[source] bollard::errors::Error),
+    #[error("image {image} is not available locally and could not be pulled: {source}")]
+    Pull {
+        image: String,
+        source: bollard::errors::Error,
+    },
+    #[error("failed to inspect image {image}: {source}")]
+    InspectImage {
+        image: String,
+        source: bollard::errors::Error,
+    },
+    #[error("failed to create a container: {0}")]
+    Create(#[source] bollard::errors::Error),
+    #[error("failed to copy files into the container: {0}")]
+    Upload(#[source] bollard::errors::Error),
+    #[error("failed to start the container: {0}")]
+    Start(#[source] bollard::errors::Error),
+    #[error("failed to read the container's output: {0}")]
+    Logs(#[source] bollard::errors::Error),
+    #[error("failed to wait for the container: {0}")]
+    Wait(#[source] bollard::errors::Error),
+    #[error("failed to copy files out of the container: {0}")]
+    Download(#[source] bollard::errors::Error),
+    #[error("failed to stop the container: {0}")]
+    Stop(#[source] bollard::errors::Error),
+    #[error("failed to remove the container: {0}")]
+    Remove(#[source] bollard::errors::Error),
+}
+
+/// What a benchmark container is made of.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Image reference.
+    pub image: String,
+    /// Command and arguments.
+    pub cmd: Vec<String>,
+    /// Working directory inside the container.
+    pub working_dir: Option<String>,
+    /// CPUs the container is pinned to (cpuset list).
+    pub cpuset: String,
+    /// Whether the container gets a network at all.
+    pub network: bool,
+    /// Runner id of the slot, for the runner label.
+    pub runner_id: String,
+}
+
+/// The runner's Docker client.
+#[derive(Clone)]
+pub struct DockerClient {
+    docker: Docker,
+    live: Arc<Mutex<HashSet<String>>>,
+}
+
+impl DockerClient {
+    /// Connects to the local engine (DOCKER_HOST or the default socket) and agrees on an
+    /// API version it supports.
+    pub async fn connect() -> Result<Self, DockerError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(DockerError::Connect)?
+            .with_timeout(DOCKER_REQUEST_TIMEOUT)
+            .negotiate_version()
+            .await
+            .map_err(DockerError::Connect)?;
+        docker.ping().await.map_err(DockerError::Connect)?;
+        Ok(Self {
+            docker,
+            live: Arc::default(),
+        })
+    }
+
+    /// Makes sure `image` exists locally, pulling it when it does not. Returns its id.
+    pub async fn ensure_image(&self, image: &str) -> Result<String, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => return Ok(inspect.id.unwrap_or_default()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::InspectImage {
+                    image: image.to_owned(),
+                    source,
+                });
+            }
+        }
+        let (repository, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repository)
+            .tag(tag)
+            .build();
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .map_err(|source| DockerError::Pull {
+                image: image.to_owned(),
+                source,
+            })?;
+        let inspect =
+            self.docker
+                .inspect_image(image)
+                .await
+                .map_err(|source| DockerError::InspectImage {
+                    image: image.to_owned(),
+                    source,
+                })?;
+        Ok(inspect.id.unwrap_or_default())
+    }
+
+    /// Creates a container (not started), tracked until removed.
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<ContainerGuard, DockerError> {
+        let labels = HashMap::from([
+            (PROJECT_LABEL.0.to_owned(), PROJECT_LABEL.1.to_owned()),
+            (RUNNER_LABEL.to_owned(), spec.runner_id.clone()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            working_dir: spec.working_dir.clone(),
+            labels: Some(labels),
+            network_disabled: Some(!spec.network),
+            host_config: Some(HostConfig {
+                cpuset_cpus: Some(spec.cpuset.clone()),
+                network_mode: Some(if spec.network { "bridge" } else { "none" }.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(DockerError::Create)?;
+        self.live
+            .lock()
+            .expect("the container set is never poisoned")
+            .insert(created.id.clone());
+        Ok(ContainerGuard {
+            client: self.clone(),
+            id: created.id,
+            removed: false,
+        })
+    }
+
+    /// Removes every container this runner still tracks (on shutdown).
+    pub async fn remove_all(&self) {
+        let ids: Vec<String> = self
+            .live
+            .lock()
+            .expect("the container set is never poisoned")
+            .drain()
+            .collect();
+        for id in ids {
+            if let Err(err) = self.remove_by_id(&id).await {
+                tracing::warn!("{err}");
+            }
+        }
+    }
+
+    async fn remove_by_id(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                self.live
+                    .lock()
+                    .expect("the container set is never poisoned")
+                    .remove(id);
+                Ok(())
+            }
+            Err(err) => Err(DockerError::Remove(err)),
+        }
+    }
+}
+
+/// A container of the runner's. Removed by `remove`, or in the background if dropped.
+pub struct ContainerGuard {
+    client: DockerClient,
+    id: String,
+    removed: bool,
+}
+
+impl ContainerGuard {
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Copies a tar archive into the container, unpacked at `path`.
+    pub async fn upload(&self, path: &str, tar: Bytes) -> Result<(), DockerError> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.client
+            .docker
+            .upload_to_container(&self.id, Some(options), bollard::body_full(tar))
+            .await
+            .map_err(DockerError::Upload)
+    }
+
+    /// Starts the container.
+    pub async fn start(&self) -> Result<(), DockerError> {
+        self.client
+            .docker
+            .start_container(&self.id, None)
+            .await
+            .map_err(DockerError::Start)
+    }
+
+    /// Follows the container's stdout and stderr until it exits.
+    pub fn logs(&self) -> impl Stream<Item = Result<LogOutput, DockerError>> + use<> {
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        self.client
+            .docker
+            .logs(&self.id, Some(options))
+            .map_err(DockerError::Logs)
+    }
+
+    /// Waits for the container to exit and returns its exit code.
+    pub async fn wait(&self) -> Result<i64, DockerError> {
+        let mut waits = self.client.docker.wait_container(&self.id, None);
+        match waits.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            // The engine reports a non-zero exit as an error of the wait call.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(err)) => Err(DockerError::Wait(err)),
+            None => {
+                let inspect = self
+                    .client
+                    .docker
+                    .inspect_container(&self.id, None)
+                    .await
+                    .map_err(DockerError::Wait)?;
+                Ok(inspect
+                    .state
+                    .and_then(|state| state.exit_code)
+                    .unwrap_or(-1))
+            }
+        }
+    }
+
+    /// Copies `path` out of the container as a tar archive.
+    pub async fn download(&self, path: &str) -> Result<Bytes, DockerError> {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let chunks: Vec<Bytes> = self
+            .client
+            .docker
+            .download_from_container(&self.id, Some(options))
+            .try_collect()
+            .await
+            .map_err(DockerError::Download)?;
+        Ok(chunks.concat().into())
+    }
+
+    /// Stops the container: SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&self, grace: Duration) -> Result<(), DockerError> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        match self
+            .client
+            .docker
+            .stop_container(&self.id, Some(options))
+            .await
+        {
+            // 304: it had already stopped.
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(err) => Err(DockerError::Stop(err)),
+        }
+    }
+
+    /// Removes the container (forcibly, with its anonymous volumes).
+    pub async fn remove(mut self) -> Result<(), DockerError> {
+        self.removed = true;
+        self.client.remove_by_id(&self.id).await
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        // Dropped without `remove` (a panic or a cancelled future): remove it in the
+        // background; `DockerClient::remove_all` catches it at shutdown otherwise.
+        let client = self.client.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = client.remove_by_id(&id).await {
+                    tracing::warn!("container {id}: {err}");
+                }
+            });
+        }
+    }
+}
+
+/// Splits `repo:tag` (a registry host may carry a port: `host:5000/repo:tag`).
+fn split_reference(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (image, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references_split_at_the_tag() {
+        assert_eq!(split_reference("ruby:3.4.7"), ("ruby", "3.4.7"));
+        assert_eq!(split_reference("rcb/ruby:3.1.2"), ("rcb/ruby", "3.1.2"));
+        assert_eq!(
+            split_reference("registry:5000/ruby"),
+            ("registry:5000/ruby", "latest")
+        );
+        assert_eq!(split_reference("ruby"), ("ruby", "latest"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The orchestrator's API as the runner uses it, with the retry policy of the seed: keep
+//! trying for up to `CLAIM_RETRY_SECS` while the orchestrator cannot be reached, answers
+//! 5xx, or has no run yet (404 on claim).
+
+use std::time::Duration;
+
+use protocol::{
+    ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
+};
+use rand::Rng;
+use reqwest::StatusCode;
+use tokio::time::Instant;
+
+/// Longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Timeout of one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed call to the orchestrator.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The orchestrator answered 409: the task is no longer this runner's.
+    #[error("the orchestrator says the task is no longer ours: {0}")]
+    Conflict(String),
+    /// The orchestrator answered another 4xx: retrying cannot help.
+    #[error("the orchestrator refused the request ({status}): {message}")]
+    Refused { status: StatusCode, message: String },
+    /// The orchestrator could not be reached, or kept failing, for the whole retry window.
+    #[error("the orchestrator was unreachable for {0:?}: {1}")]
+    Unreachable(Duration, String),
+}
+
+/// Client of the orchestrator's task API.
+#[derive(Clone)]
+pub struct OrchestratorClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    retry_window: Duration,
+}
+
+/// What one attempt came to.
+enum Attempt<T> {
+    Done(T),
+    /// Worth retrying (connection error, 5xx, no run yet), with what went wrong.
+    Retry(String),
+    Fail(ApiError),
+}
+
+impl OrchestratorClient {
+    /// A client for `base_url` that retries unreachable periods for up to `retry_window`.
+    pub fn new(base_url: &str, api_key: &str, retry_window: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            retry_window,
+        }
+    }
+
+    /// Claims a task, retrying while the orchestrator is unreachable or has no run yet.
+    pub async fn claim(&self, request: &ClaimRequest) -> Result<ClaimResponse, ApiError> {
+        self.with_retries(|| async {
+            match self.post("/tasks/claim", request).await {
+                Err(err) => Attempt::Retry(err),
+                Ok((status, body)) if status.is_success() => match serde_json::from_slice(&body) {
+                    Ok(response) => Attempt::Done(response),
+                    Err(err) => Attempt::Retry(format!("unreadable claim answer: {err}")),
+                },
+                // 404 means no run was ever started: the master script may not have sent it yet.
+                Ok((StatusCode::NOT_FOUND, body)) => {
+                    Attempt::Retry(format!("no run yet: {}", error_message(&body)))
+                }
+                Ok((status, body)) => classify(status, &body),
+            }
+        })
+        .await
+    }
+
+    /// Sends one heartbeat, without retries: the next one follows soon.
+    pub async fn heartbeat(
+        &self,
+        task_id: i64,
+        request: &HeartbeatRequest,
+    ) -> Result<(), ApiError> {
+        match self
+            .post(&format!("/tasks/{task_id}/heartbeat"), request)
+            .await
+        {
+            Err(err) => Err(ApiError::Unreachable(Duration::ZERO, err)),
+            Ok((status, _)) if status.is_success() => Ok(()),
+            Ok((status, body)) => match classify::<()>(status, &body) {
+                Attempt::Fail(err) => Err(err),
+                _ => Err(ApiError::Unreachable(
+                    Duration::ZERO,
+                    format!("{status}: {}", error_message(&body)),
+                )),
+            },
+        }
+    }
+
+    /// Reports the task complete, retrying while the orchestrator is unreachable.
+    pub async fn complete(&self, task_id: i64, request: &CompleteRequest) -> Result<(), ApiError> {
+        self.send_with_retries(&format!("/tasks/{task_id}/complete"), request)
+            .await
+    }
+
+    /// Reports the task failed, retrying while the orchestrator is unreachable.
+    pub async fn fail(&self, task_id: i64, request: &FailRequest) -> Result<(), ApiError> {
+        self.send_with_retries(&format!("/tasks/{task_id}/fail"), request)
+            .await
+    }
+
+    async fn send_with_retries(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(), ApiError> {
+        self.with_retries(|| async {
+            match self.post(path, body).await {
+                Err(err) => Attempt::Retry(err),
+                Ok((status, _)) if status.is_success() => Attempt::Done(()),
+                Ok((status, body)) => classify(status, &body),
+            }
+        })
+        .await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(StatusCode, bytes::Bytes), String> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .map_err(|err| format!("POST {path}: {err}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| format!("POST {path}: {err}"))?;
+        Ok((status, body))
+    }
+
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match attempt().await {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry(problem) => {
+                    let waited = started.elapsed();
+                    if waited >= self.retry_window {
+                        return Err(ApiError::Unreachable(waited, problem));
+                    }
+                    tracing::warn!("orchestrator: {problem}; retrying in {backoff:?}");
+                    tokio::time::sleep(with_jitter(backoff).min(self.retry_window - waited)).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+fn classify<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
+    let message = error_message(body);
+    if status == StatusCode::CONFLICT {
+        Attempt::Fail(ApiError::Conflict(message))
+    } else if status.is_server_error() {
+        Attempt::Retry(format!("{status}: {message}"))
+    } else {
+        Attempt::Fail(ApiError::Refused { status, message })
+    }
+}
+
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|body| body.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).chars().take(200).collect())
+}
+
+/// `duration` scaled by a random factor in [0.5, 1.5), so slots that failed together do
+/// not retry together.
+pub fn with_jitter(duration: Duration) -> Duration {
+    duration.mul_f64(rand::rng().random_range(0.5..1.5))
+}

@@ -1,0 +1,104 @@
+//! Settings of the runner, from flags or the environment names of decisions.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use protocol::Provider;
+
+/// How slots map onto CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlotMode {
+    /// One slot per CPU the runner may use (a vCPU, often a hyperthread).
+    Vcpu,
+    /// One slot per physical core, pinned to its first hyperthread; the sibling stays idle.
+    Core,
+}
+
+/// Command-line and environment settings of the runner.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "runner",
+    version,
+    about = "Claims benchmark tasks from the orchestrator and runs ruby-bench in pinned Docker containers"
+)]
+pub struct RunnerSettings {
+    /// Base URL of the orchestrator, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "ORCHESTRATOR_URL")]
+    pub orchestrator_url: String,
+    /// Bearer key for the orchestrator's API.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Provider this host belongs to: aws, azure or local.
+    #[arg(long, env = "PROVIDER")]
+    pub provider: Provider,
+    /// Instance type this host is, as named in the run config.
+    #[arg(long, env = "INSTANCE_TYPE")]
+    pub instance_type: String,
+    /// Runner id; default: the cloud instance id from the metadata service, else the host name.
+    /// Each slot appends `-<slot>`.
+    #[arg(long, env = "RUNNER_ID")]
+    pub runner_id: Option<String>,
+    /// Number of slots; default: one per CPU (or core) in the CPU set.
+    #[arg(long, env = "SLOTS")]
+    pub slots: Option<usize>,
+    /// One slot per vCPU, or one per physical core.
+    #[arg(long, env = "SLOT_MODE", value_enum, default_value = "vcpu")]
+    pub slot_mode: SlotMode,
+    /// CPUs this runner may use, as a cpuset list (e.g. `0-3` or `2,3`); default: the CPUs
+    /// this process may run on.
+    #[arg(long, env = "CPUSET")]
+    pub cpuset: Option<String>,
+    /// Repository of benchmark images; the tag is the task's Ruby version.
+    #[arg(long, env = "BENCH_IMAGE_REPO", default_value = "ruby")]
+    pub bench_image_repo: String,
+    /// Git URL of ruby-bench, fetched once per host when no directory is given.
+    #[arg(
+        long,
+        env = "RUBY_BENCH_GIT_URL",
+        default_value = "https://github.com/ruby/ruby-bench.git"
+    )]
+    pub ruby_bench_git_url: String,
+    /// Pinned ruby-bench commit to check out.
+    #[arg(
+        long,
+        env = "RUBY_BENCH_COMMIT",
+        default_value = "09b76c8b0f94c8182080cdae01e95151f0e22dd9"
+    )]
+    pub ruby_bench_commit: String,
+    /// A local ruby-bench directory to use instead of the git checkout (tests, offline hosts).
+    #[arg(long, env = "RUBY_BENCH_DIR")]
+    pub ruby_bench_dir: Option<PathBuf>,
+    /// Where the git checkout of ruby-bench is cached.
+    #[arg(
+        long,
+        env = "RUNNER_CACHE_DIR",
+        default_value = "/var/cache/rcb-runner"
+    )]
+    pub cache_dir: PathBuf,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "HEARTBEAT_INTERVAL_SECS", default_value_t = 30)]
+    pub heartbeat_interval_secs: u64,
+    /// For how long to keep retrying the orchestrator when it cannot be reached.
+    #[arg(long, env = "CLAIM_RETRY_SECS", default_value_t = 600)]
+    pub claim_retry_secs: u64,
+    /// Base URL of the cloud metadata service (tests point it at a stand-in).
+    #[arg(
+        long,
+        env = "METADATA_URL",
+        default_value = "http://169.254.169.254",
+        hide = true
+    )]
+    pub metadata_url: String,
+}
+
+impl RunnerSettings {
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval_secs.max(1))
+    }
+
+    /// How long the orchestrator may be unreachable before the runner gives up.
+    pub fn claim_retry(&self) -> Duration {
+        Duration::from_secs(self.claim_retry_secs)
+    }
+}

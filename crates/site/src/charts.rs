@@ -1,0 +1,332 @@
+//! Inline SVG charts. One colour per provider and a direct label on every bar or line, so a
+//! chart stays readable with any number of instance types (no palette that repeats).
+
+use std::fmt::Write;
+
+/// Escapes text for XML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The colour of a provider; also used by the CSS badges.
+pub fn provider_colour(provider: &str) -> &'static str {
+    match provider {
+        "aws" => "#b85c00",
+        "azure" => "#1f63a8",
+        "local" => "#6b6b6b",
+        _ => "#4d7a2a",
+    }
+}
+
+/// One bar: an instance type's value with its interval and the runs behind it.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    /// The direct label (instance type).
+    pub label: String,
+    /// Its provider, for the colour.
+    pub provider: String,
+    /// The bar's length.
+    pub value: f64,
+    /// The whisker.
+    pub ci: Option<(f64, f64)>,
+    /// One dot per run.
+    pub dots: Vec<f64>,
+    /// The text printed after the bar.
+    pub value_text: String,
+}
+
+const WIDTH: f64 = 760.0;
+const LABEL_WIDTH: f64 = 190.0;
+const VALUE_WIDTH: f64 = 150.0;
+const ROW: f64 = 22.0;
+const TOP: f64 = 44.0;
+
+/// A step of 1, 2 or 5 times a power of ten giving about `target` ticks up to `max`.
+fn tick_step(max: f64, target: f64) -> f64 {
+    let raw = max / target;
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * power)
+}
+
+fn tick_text(v: f64, step: f64) -> String {
+    if step >= 1.0 {
+        format!("{v:.0}")
+    } else if step >= 0.1 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A horizontal bar chart with confidence whiskers and run dots, one row per bar.
+pub fn bar_chart(
+    id: &str,
+    title: &str,
+    axis_label: &str,
+    bars: &[Bar],
+    reference: Option<f64>,
+) -> String {
+    let plot = WIDTH - LABEL_WIDTH - VALUE_WIDTH;
+    let height = TOP + ROW * bars.len() as f64 + 48.0;
+    let max = bars
+        .iter()
+        .flat_map(|b| {
+            std::iter::once(b.value)
+                .chain(b.ci.map(|c| c.1))
+                .chain(b.dots.iter().copied())
+        })
+        .chain(reference)
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let step = tick_step(max, 5.0);
+    let axis_max = (max / step).ceil() * step;
+    let x = |v: f64| LABEL_WIDTH + plot * (v / axis_max).clamp(0.0, 1.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{t}</title><text class="chart-title" x="{cx:.1}" y="20" text-anchor="middle">{t}</text>"#,
+        t = escape(title),
+        cx = WIDTH / 2.0
+    );
+    let bottom = TOP + ROW * bars.len() as f64;
+    let mut tick = 0.0;
+    while tick <= axis_max + step / 2.0 {
+        let tx = x(tick);
+        let _ = write!(
+            s,
+            r##"<line class="grid" x1="{tx:.1}" y1="{TOP:.1}" x2="{tx:.1}" y2="{bottom:.1}"/><text class="tick" x="{tx:.1}" y="{ty:.1}" text-anchor="middle">{label}</text>"##,
+            ty = bottom + 14.0,
+            label = tick_text(tick, step)
+        );
+        tick += step;
+    }
+    for (i, bar) in bars.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        let colour = provider_colour(&bar.provider);
+        let _ = write!(
+            s,
+            r#"<text class="bar-label" x="{lx:.1}" y="{ty:.1}" text-anchor="end">{label}</text><rect x="{LABEL_WIDTH:.1}" y="{ry:.1}" width="{w:.1}" height="{h:.1}" fill="{colour}" fill-opacity="0.75"><title>{label}: {vt}</title></rect>"#,
+            lx = LABEL_WIDTH - 6.0,
+            ty = y + ROW * 0.68,
+            label = escape(&bar.label),
+            ry = y + 4.0,
+            w = (x(bar.value) - LABEL_WIDTH).max(0.5),
+            h = ROW - 8.0,
+            vt = escape(&bar.value_text)
+        );
+        if let Some((lo, hi)) = bar.ci {
+            let cy = y + ROW / 2.0;
+            let _ = write!(
+                s,
+                r#"<path class="whisker" d="M{a:.1} {cy:.1}H{b:.1}M{a:.1} {t:.1}V{u:.1}M{b:.1} {t:.1}V{u:.1}"/>"#,
+                a = x(lo),
+                b = x(hi),
+                t = cy - 5.0,
+                u = cy + 5.0
+            );
+        }
+        for dot in &bar.dots {
+            let _ = write!(
+                s,
+                r#"<circle class="dot" cx="{:.1}" cy="{:.1}" r="2.6"/>"#,
+                x(*dot),
+                y + ROW / 2.0
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text class="bar-value" x="{vx:.1}" y="{ty:.1}">{vt}</text>"#,
+            vx = WIDTH - VALUE_WIDTH + 6.0,
+            ty = y + ROW * 0.68,
+            vt = escape(&bar.value_text)
+        );
+    }
+    if let Some(r) = reference {
+        let rx = x(r);
+        let _ = write!(
+            s,
+            r#"<line class="reference" x1="{rx:.1}" y1="{a:.1}" x2="{rx:.1}" y2="{bottom:.1}"/>"#,
+            a = TOP - 4.0
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<line class="axis" x1="{LABEL_WIDTH:.1}" y1="{bottom:.1}" x2="{r:.1}" y2="{bottom:.1}"/><text class="axis-label" x="{cx:.1}" y="{ly:.1}" text-anchor="middle">{a}</text></svg>"#,
+        r = LABEL_WIDTH + plot,
+        cx = LABEL_WIDTH + plot / 2.0,
+        ly = bottom + 34.0,
+        a = escape(axis_label)
+    );
+    s
+}
+
+/// One line of a line chart: an instance type's value per x position (None = no data).
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The direct label at the line's last point.
+    pub label: String,
+    /// Its provider, for the colour.
+    pub provider: String,
+    /// One value per x label.
+    pub values: Vec<Option<f64>>,
+}
+
+/// A line chart over categorical x positions, each line labelled at its last point.
+pub fn line_chart(
+    id: &str,
+    title: &str,
+    x_labels: &[String],
+    y_label: &str,
+    lines: &[Line],
+) -> String {
+    let (left, right, top, plot_h) = (70.0, 200.0, 40.0, 300.0);
+    let plot_w = WIDTH - left - right;
+    let height = top + plot_h + 70.0;
+    let max = lines
+        .iter()
+        .flat_map(|l| l.values.iter().flatten().copied())
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let step = tick_step(max, 5.0);
+    let axis_max = (max / step).ceil() * step;
+    let n = x_labels.len().max(1);
+    let x = |i: usize| {
+        left + if n == 1 {
+            plot_w / 2.0
+        } else {
+            plot_w * i as f64 / (n - 1) as f64
+        }
+    };
+    let y = |v: f64| top + plot_h * (1.0 - v / axis_max);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{t}</title><text class="chart-title" x="{cx:.1}" y="20" text-anchor="middle">{t}</text>"#,
+        t = escape(title),
+        cx = WIDTH / 2.0
+    );
+    let mut tick = 0.0;
+    while tick <= axis_max + step / 2.0 {
+        let ty = y(tick);
+        let _ = write!(
+            s,
+            r#"<line class="grid" x1="{left:.1}" y1="{ty:.1}" x2="{r:.1}" y2="{ty:.1}"/><text class="tick" x="{tx:.1}" y="{tty:.1}" text-anchor="end">{label}</text>"#,
+            r = left + plot_w,
+            tx = left - 6.0,
+            tty = ty + 4.0,
+            label = tick_text(tick, step)
+        );
+        tick += step;
+    }
+    for (i, label) in x_labels.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x(i),
+            top + plot_h + 16.0,
+            escape(label)
+        );
+    }
+    // Direct labels at each line's last point, nudged apart so they never overlap.
+    let mut labels: Vec<(f64, String, &str)> = Vec::new();
+    for line in lines {
+        let colour = provider_colour(&line.provider);
+        let points: Vec<(f64, f64)> = line
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (x(i), y(v))))
+            .collect();
+        let d: Vec<String> = points
+            .iter()
+            .enumerate()
+            .map(|(k, (px, py))| format!("{}{px:.1} {py:.1}", if k == 0 { 'M' } else { 'L' }))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<path class="line" d="{}" stroke="{colour}"><title>{}</title></path>"#,
+            d.join(""),
+            escape(&line.label)
+        );
+        for (px, py) in &points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" fill="{colour}"/>"#
+            );
+        }
+        if let Some((_, py)) = points.last() {
+            labels.push((*py, line.label.clone(), colour));
+        }
+    }
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut last = f64::NEG_INFINITY;
+    for (py, label, colour) in labels {
+        let ly = (py + 4.0).max(last + 12.0);
+        last = ly;
+        let _ = write!(
+            s,
+            r#"<text class="line-label" x="{:.1}" y="{ly:.1}" fill="{colour}">{}</text>"#,
+            left + plot_w + 8.0,
+            escape(&label)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<line class="axis" x1="{left:.1}" y1="{b:.1}" x2="{r:.1}" y2="{b:.1}"/><line class="axis" x1="{left:.1}" y1="{top:.1}" x2="{left:.1}" y2="{b:.1}"/><text class="axis-label" x="{cx:.1}" y="{xl:.1}" text-anchor="middle">run (date, Ruby)</text><text class="axis-label" transform="translate(16 {cy:.1}) rotate(-90)" text-anchor="middle">{yl}</text></svg>"#,
+        b = top + plot_h,
+        r = left + plot_w,
+        cx = left + plot_w / 2.0,
+        xl = top + plot_h + 40.0,
+        cy = top + plot_h / 2.0,
+        yl = escape(y_label)
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(tick_step(430.0, 5.0), 100.0);
+        assert_eq!(tick_step(1.0, 5.0), 0.2);
+        assert_eq!(tick_step(7.0, 5.0), 2.0);
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let svg = bar_chart(
+            "c",
+            "a <b>",
+            "ms",
+            &[Bar {
+                label: "x&y".to_owned(),
+                provider: "aws".to_owned(),
+                value: 2.0,
+                ci: Some((1.5, 2.5)),
+                dots: vec![1.9, 2.1],
+                value_text: "2.0".to_owned(),
+            }],
+            None,
+        );
+        assert!(svg.contains("a &lt;b&gt;") && svg.contains("x&amp;y"));
+        assert!(!svg.contains("NaN"));
+    }
+}

@@ -1,0 +1,22 @@
+//! The results website: reads a `results/` tree and writes a static site with statistics,
+//! inline SVG charts and CSV/JSON downloads.
+//!
+//! - [`load`]: finds and reads task folders, reporting what it cannot read.
+//! - [`report`]: parses ruby-bench's text table and JSON raw data.
+//! - [`stats`]: log-time estimates, Welch intervals, t quantiles.
+//! - [`analysis`]: per-run views: estimates, ratios, ties, geomeans, provenance, flags.
+//! - [`charts`], [`pages`], [`export`]: SVG, HTML and CSV/JSON output.
+//! - [`build`]: the whole build; [`synthetic`]: a generated tree for the benchmark.
+
+pub mod analysis;
+pub mod build;
+pub mod charts;
+pub mod export;
+pub mod load;
+pub mod pages;
+pub mod prices;
+pub mod report;
+pub mod stats;
+pub mod synthetic;
+
+pub use build::{BuildReport, BuildSettings, build};

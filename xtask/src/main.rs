@@ -36,9 +36,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The workspace root, whatever directory `cargo xtask` was started from.
+/// The workspace root, whatever directory `cargo xtask` was started from. Read at run
+/// time (`cargo run` sets CARGO_MANIFEST_DIR): clones sharing one target directory share
+/// one xtask binary, and a path baked in at compile time could name another clone.
 fn project_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()

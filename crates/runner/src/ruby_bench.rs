@@ -185,6 +185,25 @@ pub fn parse_categories(yaml: &str) -> BTreeMap<String, Category> {
     categories
 }
 
+/// Where the container's own cgroup cpuset is recorded, beside the reports.
+pub const CGROUP_CPUSET_FILE: &str = "cgroup-cpuset";
+
+/// The command of a benchmark container: it records the cgroup cpuset the kernel really
+/// applies to the container (cgroup v2, else v1), then execs ruby-bench.
+pub fn container_command(selection: &RubyBenchSelection) -> Vec<String> {
+    let record = format!(
+        "cat /sys/fs/cgroup/cpuset.cpus.effective /sys/fs/cgroup/cpuset/cpuset.effective_cpus 2>/dev/null | head -n 1 > {CONTAINER_OUT_DIR}/{CGROUP_CPUSET_FILE}; exec \"$@\""
+    );
+    let mut args = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        record,
+        "ruby-bench".to_owned(),
+    ];
+    args.extend(command(selection));
+    args
+}
+
 /// The command that runs ruby-bench for a task inside the benchmark container.
 pub fn command(selection: &RubyBenchSelection) -> Vec<String> {
     let mut args = vec!["ruby".to_owned(), "run_benchmarks.rb".to_owned()];

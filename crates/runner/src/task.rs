@@ -97,6 +97,7 @@ impl Failure {
 /// What a finished ruby-bench run left behind.
 struct BenchOutput {
     stdout: Vec<u8>,
+    cgroup_cpuset: Option<String>,
     report_txt: Vec<u8>,
     report_json: Vec<u8>,
     report_csv: Vec<u8>,
@@ -226,7 +227,7 @@ async fn execute(
 
     let spec = ContainerSpec {
         image: provenance.image.clone(),
-        cmd: ruby_bench::command(&task.ruby_bench),
+        cmd: ruby_bench::container_command(&task.ruby_bench),
         working_dir: Some(ruby_bench::CONTAINER_DIR.to_owned()),
         cpuset: slot.cpu.to_string(),
         network: source.needs_network,
@@ -327,8 +328,12 @@ async fn run_container(
         failure.exit_code = i32::try_from(exit_code).ok();
         return Err(Ok(failure));
     }
+    let cgroup_cpuset = String::from_utf8_lossy(&file(ruby_bench::CGROUP_CPUSET_FILE))
+        .trim()
+        .to_owned();
     Ok(BenchOutput {
         stdout,
+        cgroup_cpuset: Some(cgroup_cpuset).filter(|cpuset| !cpuset.is_empty()),
         report_txt,
         report_json: file(layout::RUBY_BENCH_JSON),
         report_csv: file(layout::RUBY_BENCH_CSV),
@@ -386,13 +391,14 @@ async fn report_success(
 ) -> TaskOutcome {
     let report = String::from_utf8_lossy(&output.report_txt);
     let failed = ruby_bench::failed_benchmarks(&report);
-    let meta = task_meta(
+    let mut meta = task_meta(
         slot,
         task,
         provenance,
         &ruby_bench::benchmark_names(&report),
         failed,
     );
+    meta.cgroup_cpuset = output.cgroup_cpuset.clone();
     let archive = gzip_tar(&[
         (layout::OUTPUT_TXT, output.stdout.as_slice()),
         (layout::RUBY_BENCH_TXT, &output.report_txt),
@@ -535,7 +541,8 @@ fn task_meta(
         pinned_cpu: Some(slot.cpu),
         smt_siblings: cpus::smt_siblings(slot.cpu),
         kernel: cpus::kernel_release(),
-        cgroup_cpuset: Some(slot.cpu.to_string()),
+        // Read from inside the benchmark container when it ran (see `report_success`).
+        cgroup_cpuset: None,
         image: provenance.image.clone(),
         image_id: provenance.image_id.clone(),
         ruby_bench_commit: provenance

@@ -1,0 +1,657 @@
+//! The Terraform stacks under terraform/, checked statically, and each check shown to
+//! catch a bad snippet.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use infra_checks::checks::{self, WIRED_FROM_META};
+use infra_checks::counts::{
+    SampleConfig, TypeFacts, TypeSource, evaluate_runner_counts, expected_runner_counts,
+};
+use infra_checks::stack::STACKS;
+use infra_checks::templates::{check_template, template_problems};
+use infra_checks::{Stack, terraform_root};
+
+fn stacks() -> Vec<Stack> {
+    STACKS
+        .iter()
+        .map(|name| Stack::load_named(name).unwrap_or_else(|e| panic!("terraform/{name}: {e:#}")))
+        .collect()
+}
+
+fn stack(name: &str) -> Stack {
+    Stack::load_named(name).unwrap_or_else(|e| panic!("terraform/{name}: {e:#}"))
+}
+
+fn snippet(source: &str) -> Stack {
+    Stack::from_source("snippet", source).expect("the snippet parses")
+}
+
+/// Runs a check over every stack and fails with every problem found.
+fn assert_clean(check: fn(&Stack) -> Vec<String>) {
+    let problems: Vec<String> = stacks().iter().flat_map(check).collect();
+    assert!(
+        problems.is_empty(),
+        "problems:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+fn assert_finds(problems: &[String], needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "expected a problem mentioning {needle:?}, got: {problems:#?}"
+    );
+}
+
+// --- references and wiring -------------------------------------------------------------
+
+#[test]
+fn every_reference_is_declared() {
+    assert_clean(checks::undeclared_references);
+}
+
+#[test]
+fn undeclared_references_are_caught() {
+    let problems = checks::undeclared_references(&snippet(
+        r#"
+        variable "region" { type = string }
+        locals { name = "x-${var.run_id}" }
+        resource "aws_instance" "a" {
+          ami       = data.aws_ami.ubuntu.id
+          subnet_id = aws_subnet.missing.id
+          tags      = { Name = local.nmae, Region = var.region }
+        }
+        "#,
+    ));
+    assert_finds(&problems, "var.run_id");
+    assert_finds(&problems, "local.nmae");
+    assert_finds(&problems, "data.aws_ami.ubuntu");
+    assert_finds(&problems, "aws_subnet.missing");
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+}
+
+#[test]
+fn every_variable_is_used() {
+    assert_clean(checks::unused_variables);
+}
+
+#[test]
+fn unused_variables_are_caught() {
+    let problems = checks::unused_variables(&snippet(
+        r#"
+        variable "used" { type = string }
+        variable "forgotten" { type = string }
+        output "o" { value = var.used }
+        "#,
+    ));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_finds(&problems, "forgotten");
+}
+
+#[test]
+fn provider_stacks_take_what_meta_outputs() {
+    let meta = stack("meta");
+    for (name, wired) in WIRED_FROM_META {
+        let problems = checks::unwired_inputs(&meta, &stack(name), wired);
+        assert!(
+            problems.is_empty(),
+            "problems:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn unwired_inputs_are_caught() {
+    let meta = snippet(r#"output "orchestrator_url" { value = "https://example.org" }"#);
+    let provider = snippet(
+        r#"
+        variable "orchestrator_url" { type = string }
+        variable "mystery" { type = string }
+        "#,
+    );
+    let problems = checks::unwired_inputs(&meta, &provider, &["orchestrator_url", "api_key"]);
+    assert_finds(&problems, "no output \"api_key\"");
+    assert_finds(&problems, "declares no variable \"api_key\"");
+    assert_finds(&problems, "required variable \"mystery\"");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+}
+
+#[test]
+fn providers_are_pinned() {
+    assert_clean(checks::unpinned_providers);
+}
+
+#[test]
+fn unpinned_providers_are_caught() {
+    let problems = checks::unpinned_providers(&snippet(
+        r#"
+        terraform {
+          required_providers {
+            aws = { source = "hashicorp/aws", version = "~> 6.0" }
+            tls = { source = "hashicorp/tls" }
+          }
+        }
+        "#,
+    ));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_finds(&problems, "provider tls");
+}
+
+// --- tags ---------------------------------------------------------------------------------
+
+#[test]
+fn every_taggable_resource_is_tagged() {
+    assert_clean(checks::untagged_resources);
+}
+
+#[test]
+fn every_aws_provider_block_has_default_tags() {
+    for name in ["meta", "aws"] {
+        let stack = stack(name);
+        assert!(
+            stack.blocks("provider").any(|b| b.has_labels(&["aws"])),
+            "{name} has no aws provider block"
+        );
+    }
+}
+
+#[test]
+fn untagged_resources_are_caught() {
+    let problems = checks::untagged_resources(&snippet(
+        r#"
+        locals { tags = { Project = "p", RunId = var.run_id } }
+        provider "aws" { region = "eu-west-1" }
+        provider "aws" {
+          alias = "other"
+          default_tags { tags = { Project = "p" } }
+        }
+        resource "aws_instance" "runner" { instance_type = "c7i.large" }
+        resource "aws_instance" "bastion" { volume_tags = local.tags }
+        resource "azurerm_public_ip" "nat" { name = "nat" }
+        resource "azurerm_nat_gateway" "nat" { tags = merge(local.tags, { Name = "x" }) }
+        resource "azurerm_virtual_network" "vnet" { tags = { Project = "p" } }
+        resource "azurerm_dns_zone" "zone" { tags = local.tags }
+        "#,
+    ));
+    assert_finds(&problems, "provider \"aws\" (default) has no default_tags");
+    assert_finds(&problems, "provider \"aws\" (other) lack RunId");
+    assert_finds(&problems, "aws_instance.runner has no volume_tags");
+    assert_finds(&problems, "azurerm_public_ip.nat has no tags");
+    assert_finds(&problems, "tags of azurerm_virtual_network.vnet lack RunId");
+    assert_finds(
+        &problems,
+        "azurerm_dns_zone.zone is of a type infra-checks does not know",
+    );
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+}
+
+// --- network exposure --------------------------------------------------------------------------
+
+#[test]
+fn no_rule_opens_ssh_or_postgres_to_the_internet() {
+    assert_clean(checks::world_open_admin_ports);
+}
+
+#[test]
+fn ssh_and_postgres_open_to_the_internet_are_caught() {
+    let problems = checks::world_open_admin_ports(&snippet(
+        r#"
+        variable "wide" { default = "0.0.0.0/0" }
+        variable "narrow" { type = string }
+        resource "aws_vpc_security_group_ingress_rule" "ssh" {
+          ip_protocol = "tcp"
+          from_port   = 22
+          to_port     = 22
+          cidr_ipv4   = "0.0.0.0/0"
+        }
+        resource "aws_vpc_security_group_ingress_rule" "everything" {
+          ip_protocol = "-1"
+          cidr_ipv6   = "::/0"
+        }
+        resource "aws_vpc_security_group_ingress_rule" "by_default" {
+          ip_protocol = "tcp"
+          from_port   = 5432
+          to_port     = 5432
+          cidr_ipv4   = var.wide
+        }
+        resource "aws_vpc_security_group_ingress_rule" "web" {
+          ip_protocol = "tcp"
+          from_port   = 443
+          to_port     = 443
+          cidr_ipv4   = "0.0.0.0/0"
+        }
+        resource "aws_vpc_security_group_ingress_rule" "office" {
+          ip_protocol = "tcp"
+          from_port   = 22
+          to_port     = 22
+          cidr_ipv4   = var.narrow
+        }
+        resource "aws_security_group" "inline" {
+          ingress {
+            protocol    = "tcp"
+            from_port   = 0
+            to_port     = 65535
+            cidr_blocks = ["10.0.0.0/8", "0.0.0.0/0"]
+          }
+        }
+        resource "azurerm_network_security_group" "nsg" {
+          security_rule {
+            name                   = "ssh-anywhere"
+            direction              = "Inbound"
+            access                 = "Allow"
+            destination_port_range = "22"
+            source_address_prefix  = "*"
+          }
+          security_rule {
+            name                    = "db-from-internet"
+            direction               = "Inbound"
+            access                  = "Allow"
+            destination_port_ranges = ["80", "5400-5500"]
+            source_address_prefix   = "Internet"
+          }
+          security_rule {
+            name                   = "deny-all"
+            direction              = "Inbound"
+            access                 = "Deny"
+            destination_port_range = "*"
+            source_address_prefix  = "*"
+          }
+        }
+        resource "azurerm_network_security_rule" "standalone" {
+          direction               = "Inbound"
+          access                  = "Allow"
+          destination_port_range  = "*"
+          source_address_prefixes = ["0.0.0.0/0"]
+        }
+        "#,
+    ));
+    assert_finds(
+        &problems,
+        "aws_vpc_security_group_ingress_rule.ssh opens port 22",
+    );
+    assert_finds(
+        &problems,
+        "aws_vpc_security_group_ingress_rule.everything opens port 22",
+    );
+    assert_finds(
+        &problems,
+        "aws_vpc_security_group_ingress_rule.everything opens port 5432",
+    );
+    assert_finds(
+        &problems,
+        "aws_vpc_security_group_ingress_rule.by_default opens port 5432",
+    );
+    assert_finds(
+        &problems,
+        "ingress block 0 of aws_security_group.inline opens port 22",
+    );
+    assert_finds(
+        &problems,
+        "\"ssh-anywhere\" of azurerm_network_security_group.nsg opens port 22",
+    );
+    assert_finds(
+        &problems,
+        "\"db-from-internet\" of azurerm_network_security_group.nsg opens port 5432",
+    );
+    assert_finds(
+        &problems,
+        "azurerm_network_security_rule.standalone opens port 22",
+    );
+    for allowed in ["web", "office", "deny-all"] {
+        assert!(
+            !problems.iter().any(|p| p.contains(allowed)),
+            "{allowed} was flagged: {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn ssh_cidr_is_required_and_guarded() {
+    assert_clean(checks::unguarded_ssh_cidr);
+    for name in ["meta", "azure"] {
+        assert!(
+            stack(name).variable("allowed_ssh_cidr").is_some(),
+            "{name} takes no allowed_ssh_cidr"
+        );
+    }
+}
+
+#[test]
+fn an_ssh_cidr_with_a_default_is_caught() {
+    let problems = checks::unguarded_ssh_cidr(&snippet(
+        r#"variable "allowed_ssh_cidr" { default = "0.0.0.0/0" }"#,
+    ));
+    assert_finds(&problems, "has a default");
+    assert_finds(&problems, "no validation rejecting 0.0.0.0/0");
+}
+
+// --- bucket and instances ---------------------------------------------------------------
+
+#[test]
+fn the_results_bucket_is_private() {
+    let meta = stack("meta");
+    assert_eq!(
+        meta.resources_of("aws_s3_bucket").len(),
+        1,
+        "meta creates one bucket"
+    );
+    assert_clean(checks::public_buckets);
+}
+
+#[test]
+fn public_buckets_are_caught() {
+    let problems = checks::public_buckets(&snippet(
+        r#"
+        resource "aws_s3_bucket" "open" { acl = "public-read" }
+        resource "aws_s3_bucket" "half" {}
+        resource "aws_s3_bucket_public_access_block" "half" {
+          bucket                  = aws_s3_bucket.half.id
+          block_public_acls       = true
+          block_public_policy     = false
+          ignore_public_acls      = true
+          restrict_public_buckets = true
+        }
+        resource "aws_s3_bucket_ownership_controls" "half" {
+          bucket = aws_s3_bucket.half.id
+          rule { object_ownership = "BucketOwnerEnforced" }
+        }
+        resource "aws_s3_bucket_acl" "grant" { acl = "public-read" }
+        "#,
+    ));
+    assert_finds(&problems, "aws_s3_bucket.open sets an acl");
+    assert_finds(
+        &problems,
+        "aws_s3_bucket.open has no aws_s3_bucket_public_access_block",
+    );
+    assert_finds(&problems, "aws_s3_bucket.open has no ownership controls");
+    assert_finds(&problems, "does not set block_public_policy = true");
+    assert_finds(&problems, "aws_s3_bucket_acl.grant grants an ACL");
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+}
+
+#[test]
+fn aws_runners_terminate_on_shutdown() {
+    let aws = stack("aws");
+    assert!(
+        !aws.resources_of("aws_instance").is_empty(),
+        "the aws stack has runner instances"
+    );
+    let problems = checks::instances_not_terminating(&aws);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn instances_that_stop_are_caught() {
+    let problems = checks::instances_not_terminating(&snippet(
+        r#"
+        resource "aws_instance" "a" { instance_initiated_shutdown_behavior = "stop" }
+        resource "aws_instance" "b" {}
+        resource "aws_instance" "c" { instance_initiated_shutdown_behavior = "terminate" }
+        "#,
+    ));
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+}
+
+// --- container settings ----------------------------------------------------------------------
+
+#[test]
+fn containers_get_the_settings_decisions_md_names() {
+    let runner: Vec<&str> = vec![
+        "API_KEY",
+        "BENCH_IMAGE_REPO",
+        "CLAIM_RETRY_SECS",
+        "HEARTBEAT_INTERVAL_SECS",
+        "INSTANCE_TYPE",
+        "ORCHESTRATOR_URL",
+        "PROVIDER",
+        "RUBY_BENCH_COMMIT",
+        "RUBY_BENCH_GIT_URL",
+        "RUNNER_ID",
+        "SLOTS",
+        "SLOT_MODE",
+    ];
+    for name in ["aws", "azure"] {
+        let keys = checks::env_keys(&stack(name), "runner_env").expect("a runner_env local");
+        assert_eq!(
+            keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            runner,
+            "{name}"
+        );
+    }
+
+    let keys =
+        checks::env_keys(&stack("meta"), "orchestrator_env").expect("an orchestrator_env local");
+    let orchestrator = [
+        "API_KEY",
+        "AWS_REGION",
+        "DATABASE_URL",
+        "HEARTBEAT_CHECK_INTERVAL_SECS",
+        "HEARTBEAT_TIMEOUT_SECS",
+        "LISTEN_ADDR",
+        "OPERATOR_PASSWORD",
+        "PRESIGN_TTL_SECS",
+        "S3_BUCKET",
+    ];
+    assert_eq!(
+        keys.iter().map(String::as_str).collect::<Vec<_>>(),
+        orchestrator
+    );
+    // On AWS the SDK's own endpoints are used: setting either would point presigned URLs
+    // somewhere runners cannot reach.
+    assert!(!keys.contains("S3_ENDPOINT_URL") && !keys.contains("S3_PUBLIC_ENDPOINT_URL"));
+}
+
+// --- templates and scripts -----------------------------------------------------------------
+
+#[test]
+fn templates_get_exactly_their_variables_and_encode_them() {
+    assert_clean(template_problems);
+    let calls: usize = stacks()
+        .iter()
+        .map(|s| infra_checks::templates::file_calls(s).len())
+        .sum();
+    assert!(
+        calls >= 6,
+        "expected the stacks to read their cloud-init files, found {calls} calls"
+    );
+}
+
+#[test]
+fn template_mistakes_are_caught() {
+    let source =
+        "#cloud-config\nwrite_files:\n  - content: ${jsonencode(env)}\n  - content: ${url}\n";
+    let problems = check_template(
+        "bad",
+        source,
+        &["env".to_owned(), "unused".to_owned()],
+        true,
+    );
+    assert_finds(&problems, "uses ${url} but templatefile() does not pass it");
+    assert_finds(&problems, "passes unused");
+    assert_finds(&problems, "${url} is not wrapped in jsonencode()");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+
+    let problems = check_template("bad", "write_files: []\n", &[], true);
+    assert_finds(&problems, "#cloud-config");
+
+    let stack = snippet(r#"locals { x = file("${path.module}/no-such-file.sh") }"#);
+    assert_finds(&template_problems(&stack), "no-such-file.sh");
+}
+
+#[test]
+fn shell_scripts_parse() {
+    let mut scripts = Vec::new();
+    let mut dirs = vec![terraform_root()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("terraform/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "sh") {
+                scripts.push(path);
+            }
+        }
+    }
+    assert!(
+        scripts.len() >= 4,
+        "expected the hosts' scripts, found {scripts:?}"
+    );
+    for script in scripts {
+        let source = std::fs::read_to_string(&script).expect("readable");
+        assert!(
+            source.starts_with("#!/bin/sh\n"),
+            "{}: must start with #!/bin/sh",
+            script.display()
+        );
+        let status = Command::new("sh")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .expect("sh runs");
+        assert!(
+            status.success(),
+            "{}: sh -n found a syntax error",
+            script.display()
+        );
+    }
+}
+
+// --- runner counts ---------------------------------------------------------------------------
+
+fn facts(name: &str, vcpus: u64, threads_per_core: u64) -> TypeFacts {
+    TypeFacts {
+        name: name.to_owned(),
+        vcpus,
+        threads_per_core,
+    }
+}
+
+/// The seed's AWS types, with vCPUs and threads per core as the EC2 API reports them.
+fn aws_sample(slot_mode: &'static str) -> SampleConfig {
+    SampleConfig {
+        runs_per_instance_type: 3,
+        slot_mode,
+        types: vec![
+            facts("c8g.medium", 1, 1),
+            facts("c6g.medium", 1, 1),
+            facts("c8a.medium", 1, 1),
+            facts("c7i.large", 2, 2),
+            facts("c8i.large", 2, 2),
+            facts("m7i.2xlarge", 8, 2),
+        ],
+    }
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[test]
+fn expected_counts_follow_decisions_md() {
+    // Written out by hand, so that the Rust arithmetic is itself checked.
+    assert_eq!(
+        expected_runner_counts(&aws_sample("vcpu")),
+        counts(&[
+            ("c6g.medium", 3),
+            ("c7i.large", 2),
+            ("c8a.medium", 3),
+            ("c8g.medium", 3),
+            ("c8i.large", 2),
+            ("m7i.2xlarge", 1),
+        ])
+    );
+    assert_eq!(
+        expected_runner_counts(&aws_sample("core")),
+        counts(&[
+            ("c6g.medium", 3),
+            ("c7i.large", 3),
+            ("c8a.medium", 3),
+            ("c8g.medium", 3),
+            ("c8i.large", 3),
+            ("m7i.2xlarge", 1),
+        ])
+    );
+}
+
+#[test]
+fn aws_runner_counts_match_the_formula() {
+    let aws = stack("aws");
+    for mode in ["vcpu", "core"] {
+        let sample = aws_sample(mode);
+        let (_, evaluated) =
+            evaluate_runner_counts(&aws, &sample, &TypeSource::AwsDataSource("runner"))
+                .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            evaluated,
+            expected_runner_counts(&sample),
+            "slot_mode = {mode}"
+        );
+    }
+    // The vCPUs come from the provider's data, not from a table of ours.
+    let vcpus = infra_checks::stack::text(aws.local("vcpus").expect("local.vcpus"));
+    assert!(
+        vcpus.contains("data.aws_ec2_instance_type.runner") && vcpus.contains("default_vcpus"),
+        "{vcpus}"
+    );
+}
+
+#[test]
+fn azure_runner_counts_match_the_formula() {
+    let azure = stack("azure");
+    // The committed vm_sizes defaults: Cobalt 100 and the AMD F-series without SMT, the
+    // AMD and Intel D-series with it.
+    let sample = |slot_mode| SampleConfig {
+        runs_per_instance_type: 3,
+        slot_mode,
+        types: vec![
+            facts("Standard_D2pls_v6", 2, 1),
+            facts("Standard_D2als_v6", 2, 2),
+            facts("Standard_D2ls_v6", 2, 2),
+            facts("Standard_F2als_v6", 2, 1),
+        ],
+    };
+    for mode in ["vcpu", "core"] {
+        let (slots, evaluated) = evaluate_runner_counts(
+            &azure,
+            &sample(mode),
+            &TypeSource::VariableDefault("vm_sizes"),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            evaluated,
+            expected_runner_counts(&sample(mode)),
+            "slot_mode = {mode}"
+        );
+        if mode == "vcpu" {
+            assert!(
+                slots.values().all(|s| *s == 2),
+                "two slots on every 2-vCPU size: {slots:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_count_formula_is_caught() {
+    let stack = snippet(
+        r#"
+        locals {
+          vcpus            = { for t, d in data.aws_ec2_instance_type.runner : t => d.default_vcpus }
+          threads_per_core = { for t, d in data.aws_ec2_instance_type.runner : t => d.default_threads_per_core }
+          slots            = { for t in var.instance_types : t => local.vcpus[t] }
+          runner_count     = { for t in var.instance_types : t => floor(var.runs_per_instance_type / local.slots[t]) }
+        }
+        "#,
+    );
+    let sample = aws_sample("vcpu");
+    let (_, evaluated) =
+        evaluate_runner_counts(&stack, &sample, &TypeSource::AwsDataSource("runner"))
+            .expect("evaluates");
+    assert_ne!(
+        evaluated,
+        expected_runner_counts(&sample),
+        "floor() must not pass for ceil()"
+    );
+}

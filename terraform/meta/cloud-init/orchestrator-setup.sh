@@ -1,0 +1,44 @@
+#!/bin/sh
+# First boot of the orchestrator host (cloud-init runcmd): loads the images from the
+# presigned URLs cloud-init wrote to /etc/rcb, starts Postgres and the orchestrator with
+# host networking on 127.0.0.1, and puts Caddy in front of them. Output goes to
+# /var/log/cloud-init-output.log.
+set -eu
+
+project=$(cat /etc/rcb/project)
+
+load_image() {
+    name=$1
+    url=$(cat "/etc/rcb/$name-image.url")
+    tarball=/var/lib/rcb/$name.tar
+    install -d -m 0700 /var/lib/rcb
+    echo "rcb: downloading the $name image"
+    curl -fsS --retry 10 --retry-all-errors --retry-delay 5 --max-time 1800 -o "$tarball" "$url"
+    docker load -i "$tarball"
+    rm -f "$tarball"
+}
+
+systemctl enable --now docker
+load_image postgres
+load_image orchestrator
+
+docker volume create --label "rcb.project=$project" rcb-pgdata >/dev/null
+docker run -d --name rcb-postgres --restart unless-stopped \
+    --label "rcb.project=$project" \
+    --env-file /etc/rcb/postgres.env \
+    --volume rcb-pgdata:/var/lib/postgresql/data \
+    --publish 127.0.0.1:5432:5432 \
+    rcb/postgres:15
+
+# The orchestrator retries its database connection through Docker's restart policy while
+# Postgres initialises its cluster.
+docker run -d --name rcb-orchestrator --restart unless-stopped \
+    --label "rcb.project=$project" \
+    --network host \
+    --env-file /etc/rcb/orchestrator.env \
+    rcb/orchestrator:latest
+
+install -m 0644 /etc/rcb/Caddyfile /etc/caddy/Caddyfile
+systemctl enable caddy
+systemctl restart caddy
+echo "rcb: orchestrator host ready"

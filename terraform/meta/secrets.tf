@@ -1,0 +1,34 @@
+# Secrets of the run. Alphanumeric only, so that they go into env files, URLs and YAML
+# without quoting. They are in the Terraform state: keep the state local to the machine
+# that runs the master script (the default backend) and let the nuke script remove it.
+
+resource "random_password" "api_key" {
+  length  = 48
+  special = false
+}
+
+resource "random_password" "operator_password" {
+  length  = 32
+  special = false
+}
+
+resource "random_password" "postgres" {
+  length  = 32
+  special = false
+}
+
+resource "tls_private_key" "ssh" {
+  algorithm = "ED25519"
+}
+
+resource "local_sensitive_file" "ssh_private_key" {
+  filename             = local.ssh_private_key_path
+  content              = tls_private_key.ssh.private_key_openssh
+  file_permission      = "0600"
+  directory_permission = "0700"
+}
+
+resource "aws_key_pair" "run" {
+  key_name   = local.name
+  public_key = tls_private_key.ssh.public_key_openssh
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# The runner's wrapper on a cloud host (rcb-runner.service, started once by cloud-init):
+# loads the runner image from its presigned URL, runs the runner with the Docker socket,
+# then ends the host through /usr/local/sbin/rcb-poweroff unless the runner exited 3
+# ("debug: keep the host up"). A host that cannot even start the runner ends too: nobody
+# pays for a host that does nothing. The TTL backstop ends any host kept up.
+# Shared by terraform/aws and terraform/azure; output goes to the journal
+# (journalctl -u rcb-runner).
+set -u
+
+project=$(cat /etc/rcb/project)
+work=/var/lib/rcb
+
+end_host() {
+    echo "rcb: $1; ending the host"
+    /usr/local/sbin/rcb-poweroff
+    exit 1
+}
+
+systemctl is-active --quiet docker || systemctl start docker || end_host "Docker did not start"
+
+install -d -m 0700 "$work"
+url=$(cat /etc/rcb/runner-image.url)
+curl -fsS --retry 10 --retry-all-errors --retry-delay 5 --max-time 1800 -o "$work/runner.tar" "$url" \
+    || end_host "the runner image could not be downloaded"
+docker load -i "$work/runner.tar" || end_host "the runner image could not be loaded"
+rm -f "$work/runner.tar"
+
+# Host networking: the runner reaches the orchestrator through the NAT like the host, and
+# the metadata service (instance id, zone) with AWS's hop limit of one. Benchmark
+# containers are started by the runner through the Docker socket, so what they bind-mount
+# must be a host path: the runner's cache (its ruby-bench checkout, RUNNER_CACHE_DIR) has
+# the same path inside and outside.
+cache=/var/cache/rcb-runner
+install -d -m 0755 "$cache"
+docker run --name rcb-runner \
+    --label "rcb.project=$project" \
+    --network host \
+    --env-file /etc/rcb/runner.env \
+    --volume /var/run/docker.sock:/var/run/docker.sock \
+    --volume "$cache:$cache" \
+    rcb/runner:latest
+status=$?
+
+case $status in
+    0) echo "rcb: the runner finished (every slot got done)" ;;
+    3)
+        echo "rcb: the runner exited 3 (a task failed in debug mode): the host stays up until the TTL backstop; 'sudo systemctl stop rcb-ttl.timer' keeps it longer"
+        exit 0
+        ;;
+    *) echo "rcb: the runner exited $status" ;;
+esac
+/usr/local/sbin/rcb-poweroff

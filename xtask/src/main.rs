@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 mod images;
+mod nix;
 mod setup;
 mod sweep;
 mod test;

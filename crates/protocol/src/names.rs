@@ -34,9 +34,9 @@ pub(crate) trait NamedEnum:
     const EXPECTED: &'static str;
 }
 
-/// Adds `ALL`, `as_str`, `EXPECTED`, `Display` and `FromStr` to a fieldless enum whose serde
-/// names are the given strings. The enum's own serde attributes must use the same strings; the
-/// tests of each module check that they agree.
+/// Adds `ALL`, `as_str`, `EXPECTED`, `Display`, `FromStr` and `TryFrom<String>` (for database
+/// rows) to a fieldless enum whose serde names are the given strings. The enum's own serde
+/// attributes must use the same strings; the tests of each module check that they agree.
 macro_rules! named_enum {
     (
         $name:ident, $kind:literal, $expected:literal,
@@ -64,6 +64,15 @@ macro_rules! named_enum {
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::convert::TryFrom<String> for $name {
+            type Error = $crate::names::ParseNameError;
+
+            // Not `Self::Error`: an enum with an `Error` variant would make it ambiguous.
+            fn try_from(s: String) -> Result<Self, $crate::names::ParseNameError> {
+                s.parse()
             }
         }
 

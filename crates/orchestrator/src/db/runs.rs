@@ -1,0 +1,167 @@
+//! Runs: creation, the latest run, completion and task counts.
+
+use protocol::{RubyBenchSelection, RunConfig, RunState, TaskCounts, TaskStatus};
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use super::RunId;
+
+/// The archive builder's progress on a run's `results.tar.gz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveState {
+    /// Tasks are still running; nothing is built yet.
+    None,
+    /// The archive is being built.
+    Building,
+    /// The archive is in S3 at `archive_key`.
+    Uploaded,
+    /// Building the archive failed; `archive_error` says why.
+    Failed,
+}
+
+impl TryFrom<String> for ArchiveState {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "none" => Ok(Self::None),
+            "building" => Ok(Self::Building),
+            "uploaded" => Ok(Self::Uploaded),
+            "failed" => Ok(Self::Failed),
+            _ => Err(format!("unknown archive state {value:?}")),
+        }
+    }
+}
+
+/// A row of `runs`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunModel {
+    /// The run id.
+    pub id: RunId,
+    /// Whether the run is going or its archive is uploaded.
+    #[sqlx(try_from = "String")]
+    pub state: RunState,
+    /// The Ruby version benchmarked.
+    pub ruby_version: String,
+    /// How many tasks each instance type got.
+    pub runs_per_instance_type: i32,
+    /// The resolved ruby-bench selection, sent with every claimed task.
+    pub ruby_bench: Json<RubyBenchSelection>,
+    /// Whether runners keep their hosts up after a failure.
+    pub debug_mode: bool,
+    /// When the run was created.
+    pub created_at: OffsetDateTime,
+    /// When the run was ended early.
+    pub stopped_at: Option<OffsetDateTime>,
+    /// When the archive was uploaded.
+    pub completed_at: Option<OffsetDateTime>,
+    /// The archive builder's progress.
+    #[sqlx(try_from = "String")]
+    pub archive_state: ArchiveState,
+    /// The S3 key of `results.tar.gz`, once uploaded.
+    pub archive_key: Option<String>,
+}
+
+/// The columns of [`RunModel`], for every query that returns runs.
+macro_rules! run_columns {
+    () => {
+        "id, state, ruby_version, runs_per_instance_type, ruby_bench, debug_mode, created_at, \
+         stopped_at, completed_at, archive_state, archive_key"
+    };
+}
+
+/// The most recently created run, whatever its state.
+pub async fn get_latest_run(executor: impl PgExecutor<'_>) -> sqlx::Result<Option<RunModel>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs ORDER BY seq DESC LIMIT 1"
+    ))
+    .fetch_optional(executor)
+    .await
+}
+
+/// The run in state `running`, if any (there is at most one).
+pub async fn get_running_run(executor: impl PgExecutor<'_>) -> sqlx::Result<Option<RunModel>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE state = 'running'"
+    ))
+    .fetch_optional(executor)
+    .await
+}
+
+/// A run id for a config without one: now in Unix seconds by the database clock, or one more
+/// than the largest id so far, so that two runs started within a second do not collide.
+pub async fn get_next_run_id(executor: impl PgExecutor<'_>) -> sqlx::Result<RunId> {
+    sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM now())::bigint, coalesce(max(id), 0) + 1) FROM runs",
+    )
+    .fetch_one(executor)
+    .await
+    .map(RunId)
+}
+
+/// Inserts a running run for `config`. Fails with a unique violation of `runs_pkey` when the
+/// id exists, or of `runs_one_running` when another run is running.
+pub async fn insert_run(
+    executor: impl PgExecutor<'_>,
+    id: RunId,
+    config: &RunConfig,
+) -> sqlx::Result<RunModel> {
+    sqlx::query_as(concat!(
+        "INSERT INTO runs (id, ruby_version, runs_per_instance_type, ruby_bench, debug_mode, config) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        run_columns!()
+    ))
+    .bind(id)
+    .bind(&config.ruby_version)
+    .bind(i32::try_from(config.runs_per_instance_type).unwrap_or(i32::MAX))
+    .bind(Json(&config.ruby_bench))
+    .bind(config.debug_mode)
+    .bind(Json(config))
+    .fetch_one(executor)
+    .await
+}
+
+/// Marks a run complete with its uploaded archive; `completed_at` is set in the same update.
+pub async fn update_run_complete(
+    executor: impl PgExecutor<'_>,
+    id: RunId,
+    archive_key: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET state = 'complete', completed_at = now(), archive_state = 'uploaded', \
+         archive_key = $2 WHERE id = $1 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(archive_key)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// How many tasks of a run are in each state.
+pub async fn get_task_counts(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::Result<TaskCounts> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM tasks WHERE run_id = $1 GROUP BY state")
+            .bind(id)
+            .fetch_all(executor)
+            .await?;
+    let mut counts = TaskCounts::default();
+    for (state, count) in rows {
+        let count = u64::try_from(count).unwrap_or_default();
+        let slot = match TaskStatus::try_from(state) {
+            Ok(TaskStatus::Pending) => &mut counts.pending,
+            Ok(TaskStatus::Claimed) => &mut counts.claimed,
+            Ok(TaskStatus::Completed) => &mut counts.completed,
+            Ok(TaskStatus::Failed) => &mut counts.failed,
+            Err(err) => return Err(sqlx::Error::Decode(Box::new(err))),
+        };
+        *slot = count;
+        counts.total += count;
+    }
+    Ok(counts)
+}

@@ -1,0 +1,262 @@
+//! Tasks: creation, optimistic claims, heartbeats, completion and failure.
+
+use protocol::{FailRequest, HeartbeatRequest, Provider, TaskSpec, TaskStatus};
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+use super::{RunId, TaskId};
+
+/// Who failed a task: the runner through `/fail`, or the orchestrator (heartbeat timeout,
+/// early stop). Only the runner's own failures answer a retried `/fail` with 200.
+pub const FAILED_BY_RUNNER: &str = "runner";
+
+/// See [`FAILED_BY_RUNNER`].
+pub const FAILED_BY_ORCHESTRATOR: &str = "orchestrator";
+
+/// A row of `tasks`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskModel {
+    /// The task id.
+    pub id: TaskId,
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// The provider whose runners may claim it.
+    #[sqlx(try_from = "String")]
+    pub provider: Provider,
+    /// The instance type whose runners may claim it.
+    pub instance_type: String,
+    /// Which run of its instance type it is, from 1.
+    pub run: i32,
+    /// Its state.
+    #[sqlx(try_from = "String")]
+    pub state: TaskStatus,
+    /// Bumped by every state change; claims compare and set it.
+    pub lock_version: i32,
+    /// The runner holding (or last holding) the task.
+    pub runner_id: Option<String>,
+    /// When it was claimed.
+    pub claimed_at: Option<OffsetDateTime>,
+    /// When the last heartbeat arrived (or the claim, before any).
+    pub last_heartbeat_at: Option<OffsetDateTime>,
+    /// The phase of the last heartbeat.
+    pub phase: Option<String>,
+    /// The benchmark running at the last heartbeat.
+    pub current_benchmark: Option<String>,
+    /// Progress at the last heartbeat, 0 to 100.
+    pub progress_pct: Option<i16>,
+    /// The message of the last heartbeat.
+    pub message: Option<String>,
+    /// When `/complete` arrived.
+    pub completed_at: Option<OffsetDateTime>,
+    /// The key of the uploaded `result.tar.gz`.
+    pub s3_result_key: Option<String>,
+    /// When the task failed.
+    pub failed_at: Option<OffsetDateTime>,
+    /// [`FAILED_BY_RUNNER`] or [`FAILED_BY_ORCHESTRATOR`].
+    pub failed_by: Option<String>,
+    /// A short machine-readable kind of failure.
+    pub error_type: Option<String>,
+    /// What went wrong, for people.
+    pub error_message: Option<String>,
+    /// The key of the uploaded `error.tar.gz`, if any.
+    pub s3_error_key: Option<String>,
+    /// Whether the failed runner kept its host up.
+    pub debug_mode: Option<bool>,
+}
+
+/// The columns of [`TaskModel`], for every query that returns tasks.
+macro_rules! task_columns {
+    () => {
+        "id, run_id, provider, instance_type, run, state, lock_version, runner_id, claimed_at, \
+         last_heartbeat_at, phase, current_benchmark, progress_pct, message, completed_at, \
+         s3_result_key, failed_at, failed_by, error_type, error_message, s3_error_key, debug_mode"
+    };
+}
+
+/// A pending task that a claim may try to take, at the version it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimCandidate {
+    /// The task id.
+    pub id: TaskId,
+    /// The version to compare and set.
+    pub lock_version: i32,
+}
+
+/// Inserts a run's tasks in the given order; ids grow in that order.
+pub async fn insert_tasks(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+    specs: &[TaskSpec],
+) -> sqlx::Result<Vec<TaskModel>> {
+    let providers: Vec<&str> = specs.iter().map(|spec| spec.provider.as_str()).collect();
+    let instance_types: Vec<&str> = specs
+        .iter()
+        .map(|spec| spec.instance_type.as_str())
+        .collect();
+    let runs: Vec<i32> = specs
+        .iter()
+        .map(|spec| i32::try_from(spec.run).unwrap_or(i32::MAX))
+        .collect();
+    let mut tasks: Vec<TaskModel> = sqlx::query_as(concat!(
+        "INSERT INTO tasks (run_id, provider, instance_type, run) \
+         SELECT $1, provider, instance_type, run \
+         FROM unnest($2::text[], $3::text[], $4::int[]) WITH ORDINALITY \
+             AS spec (provider, instance_type, run, ord) \
+         ORDER BY ord \
+         RETURNING ",
+        task_columns!()
+    ))
+    .bind(run_id)
+    .bind(providers)
+    .bind(instance_types)
+    .bind(runs)
+    .fetch_all(executor)
+    .await?;
+    // RETURNING promises no order; identity values follow the ORDER BY of the SELECT.
+    tasks.sort_by_key(|task| task.id);
+    Ok(tasks)
+}
+
+/// One task by id.
+pub async fn get_task(
+    executor: impl PgExecutor<'_>,
+    id: TaskId,
+) -> sqlx::Result<Option<TaskModel>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Every task of a run, by id.
+pub async fn get_run_tasks(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+) -> sqlx::Result<Vec<TaskModel>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks WHERE run_id = $1 ORDER BY id"
+    ))
+    .bind(run_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Up to `limit` pending tasks of a run that a runner of this provider and instance type may
+/// claim, lowest ids first, with the versions to compare and set.
+pub async fn get_claim_candidates(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+    provider: Provider,
+    instance_type: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ClaimCandidate>> {
+    sqlx::query_as(
+        "SELECT id, lock_version FROM tasks \
+         WHERE run_id = $1 AND provider = $2 AND instance_type = $3 AND state = 'pending' \
+         ORDER BY id LIMIT $4",
+    )
+    .bind(run_id)
+    .bind(provider.as_str())
+    .bind(instance_type)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}
+
+/// The optimistic claim: takes the task for `runner_id` only if it is still pending at the
+/// version the candidate was read at. `None` means another claim won.
+///
+/// Under READ COMMITTED a concurrent update of the same row makes this statement wait for the
+/// other transaction and then re-check its `WHERE` on the new row version, so of two claims
+/// that read the same version exactly one updates a row.
+pub async fn update_task_claimed(
+    executor: impl PgExecutor<'_>,
+    candidate: ClaimCandidate,
+    runner_id: &str,
+) -> sqlx::Result<Option<TaskModel>> {
+    sqlx::query_as(concat!(
+        "UPDATE tasks SET state = 'claimed', runner_id = $3, lock_version = lock_version + 1, \
+             claimed_at = now(), last_heartbeat_at = now() \
+         WHERE id = $1 AND lock_version = $2 AND state = 'pending' \
+         RETURNING ",
+        task_columns!()
+    ))
+    .bind(candidate.id)
+    .bind(candidate.lock_version)
+    .bind(runner_id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Records a heartbeat of the runner holding the task, by the database clock. Returns false
+/// when the task does not exist or `runner_id` does not hold it. The lock version is left alone:
+/// a heartbeat changes no state, and leaving it alone keeps this a HOT update.
+pub async fn update_task_heartbeat(
+    executor: impl PgExecutor<'_>,
+    id: TaskId,
+    heartbeat: &HeartbeatRequest,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET last_heartbeat_at = now(), phase = $3, current_benchmark = $4, \
+             progress_pct = $5, message = $6 \
+         WHERE id = $1 AND state = 'claimed' AND runner_id = $2",
+    )
+    .bind(id)
+    .bind(&heartbeat.runner_id)
+    .bind(heartbeat.status.as_str())
+    .bind(heartbeat.current_benchmark.as_deref())
+    .bind(heartbeat.progress_pct.map(i16::from))
+    .bind(heartbeat.message.as_deref())
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks the task completed if `runner_id` holds it. Returns false otherwise.
+pub async fn update_task_completed(
+    executor: impl PgExecutor<'_>,
+    id: TaskId,
+    runner_id: &str,
+    s3_result_key: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET state = 'completed', completed_at = now(), s3_result_key = $3, \
+             lock_version = lock_version + 1 \
+         WHERE id = $1 AND state = 'claimed' AND runner_id = $2",
+    )
+    .bind(id)
+    .bind(runner_id)
+    .bind(s3_result_key)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks the task failed by its runner if `runner_id` holds it. Returns false otherwise.
+pub async fn update_task_failed(
+    executor: impl PgExecutor<'_>,
+    id: TaskId,
+    failure: &FailRequest,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'runner', \
+             error_type = $3, error_message = $4, s3_error_key = $5, debug_mode = $6, \
+             lock_version = lock_version + 1 \
+         WHERE id = $1 AND state = 'claimed' AND runner_id = $2",
+    )
+    .bind(id)
+    .bind(&failure.runner_id)
+    .bind(&failure.error_type)
+    .bind(&failure.error_message)
+    .bind(failure.s3_error_key.as_deref())
+    .bind(failure.debug_mode)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

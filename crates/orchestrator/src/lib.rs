@@ -1,0 +1,108 @@
+//! The orchestrator service: takes a run config, hands its tasks to runners through optimistic
+//! claims, records their heartbeats and results, and reports on the run.
+//!
+//! - [`router::create_app`] builds the HTTP app that the binary serves and the tests call.
+//! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
+//! - [`serve`] is the whole binary: migrations, the S3 presigner, the listener.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod router;
+pub mod routes;
+pub mod s3;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+pub use router::create_app;
+pub use s3::Presigner;
+pub use settings::{Secret, Settings};
+
+/// The schema migrations, applied at start (forward-only).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How many database connections the server keeps at most.
+const MAX_DB_CONNECTIONS: u32 = 20;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: PgPool,
+    /// Signs upload and download URLs.
+    pub presigner: Presigner,
+    /// Settings the handlers read.
+    pub config: Arc<AppConfig>,
+}
+
+/// The settings handlers read, apart from the database and S3.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The key of `Authorization: Bearer <API_KEY>`.
+    pub api_key: Secret,
+    /// The `retry_after_seconds` of a claim answered with `wait`.
+    pub claim_retry_after_secs: u64,
+}
+
+impl AppState {
+    /// State from its parts.
+    pub fn new(db: PgPool, presigner: Presigner, config: AppConfig) -> Self {
+        Self {
+            db,
+            presigner,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Connects to the database, applies migrations and serves the API until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = PgPoolOptions::new()
+        .max_connections(MAX_DB_CONNECTIONS)
+        .connect(settings.database_url.expose())
+        .await
+        .context("failed to connect to the database at DATABASE_URL")?;
+    MIGRATOR
+        .run(&db)
+        .await
+        .context("failed to apply database migrations")?;
+    let presigner =
+        Presigner::from_settings(&settings.s3, Duration::from_secs(settings.presign_ttl_secs))
+            .await;
+    let state = AppState::new(
+        db,
+        presigner,
+        AppConfig {
+            api_key: settings.api_key.clone(),
+            claim_retry_after_secs: settings.claim_retry_after_secs,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .with_context(|| format!("failed to listen on {}", settings.listen_addr))?;
+    tracing::info!(address = %settings.listen_addr, "orchestrator listening");
+    axum::serve(listener, create_app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")
+}
+
+/// Resolves on SIGINT or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("failed to install the SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,106 @@
+//! `POST /tasks/claim`: optimistic claims with a compare-and-set on `lock_version`.
+//!
+//! A claim reads a few pending candidates of the runner's provider and instance type and tries
+//! to take each with [`tasks::update_task_claimed`]; losing means another runner took it first.
+//! (`SELECT ... FOR UPDATE SKIP LOCKED` would also work; the design asks for optimistic locking,
+//! which holds no lock while a claim is being decided.)
+//! After a round of lost candidates it waits a random moment (so claimers that collided do not
+//! collide again in lockstep) and reads fresh candidates, a bounded number of times. Only when
+//! every attempt was lost does it answer `wait`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, RunState, layout};
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use crate::AppState;
+use crate::db::runs::{self, RunModel};
+use crate::db::tasks::{self, TaskModel};
+use crate::error::AppResult;
+use crate::extract::JsonBody;
+use crate::routes::run::no_run_yet;
+
+/// How many pending tasks one round of a claim reads. Several, in random order, so that
+/// concurrent claimers mostly try different tasks.
+const CANDIDATES_PER_ROUND: i64 = 16;
+
+/// How many rounds of candidates a claim tries before answering `wait`.
+const CLAIM_ROUNDS: u32 = 4;
+
+/// The longest random pause between rounds, in milliseconds; it grows with each round.
+const MAX_JITTER_MS_PER_ROUND: u64 = 10;
+
+/// Hands the runner a pending task of its provider and instance type, or says `wait` or `done`.
+pub async fn claim_task(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ClaimRequest>,
+) -> AppResult<Json<ClaimResponse>> {
+    let Some(run) = runs::get_latest_run(&state.db).await? else {
+        return Err(no_run_yet());
+    };
+    if run.state == RunState::Complete || run.stopped_at.is_some() {
+        return Ok(Json(ClaimResponse::Done));
+    }
+
+    for round in 1..=CLAIM_ROUNDS {
+        let mut candidates = tasks::get_claim_candidates(
+            &state.db,
+            run.id,
+            request.provider,
+            &request.instance_type,
+            CANDIDATES_PER_ROUND,
+        )
+        .await?;
+        if candidates.is_empty() {
+            return Ok(Json(ClaimResponse::Done));
+        }
+        // The lowest id first, so that a lone runner gets runs in order (run 1 of an instance
+        // type before run 2); the rest in random order, so that claimers who lost it spread out.
+        candidates[1..].shuffle(&mut rand::rng());
+        for candidate in candidates {
+            // The claim and the signing of its URLs commit together: should signing fail,
+            // the task stays pending for the next runner.
+            let mut tx = state.db.begin().await?;
+            let Some(task) =
+                tasks::update_task_claimed(&mut *tx, candidate, &request.runner_id).await?
+            else {
+                continue;
+            };
+            let response = assigned(&state, &run, task).await?;
+            tx.commit().await?;
+            return Ok(Json(response));
+        }
+        let jitter = rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * u64::from(round));
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+    }
+    Ok(Json(ClaimResponse::Wait {
+        retry_after_seconds: state.config.claim_retry_after_secs,
+    }))
+}
+
+/// The `assigned` answer for a task just claimed.
+async fn assigned(state: &AppState, run: &RunModel, task: TaskModel) -> AppResult<ClaimResponse> {
+    let result_key = layout::task_result_key(run.id.0, task.id.0);
+    let error_key = layout::task_error_key(run.id.0, task.id.0);
+    let presigned_urls = PresignedUrls {
+        result: state.presigner.put_url(&result_key).await?,
+        error: state.presigner.put_url(&error_key).await?,
+    };
+    tracing::info!(task_id = %task.id, runner_id = task.runner_id.as_deref(), "task claimed");
+    Ok(ClaimResponse::Assigned {
+        task: ClaimedTask {
+            id: task.id.0,
+            run_id: run.id.0,
+            provider: task.provider,
+            instance_type: task.instance_type,
+            run: u32::try_from(task.run).unwrap_or_default(),
+            ruby_version: run.ruby_version.clone(),
+            ruby_bench: run.ruby_bench.0.clone(),
+            debug_mode: run.debug_mode,
+        },
+        presigned_urls,
+    })
+}

@@ -1,0 +1,250 @@
+//! `TestApp`: the app the binary serves, on a fresh database and bucket.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use orchestrator::{AppConfig, AppState, MIGRATOR, Presigner, create_app};
+use protocol::{ClaimResponse, ClaimedTask, PresignedUrls, StartRunResponse};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use test_support::{TestBucket, TestDatabase, fresh_bucket, fresh_database};
+use tower::ServiceExt;
+
+/// The API key every test app accepts.
+pub const API_KEY: &str = "test-api-key-0123456789";
+
+/// The `retry_after_seconds` test apps answer `wait` with.
+pub const RETRY_AFTER: u64 = 7;
+
+/// How long test presigned URLs live.
+const PRESIGN_TTL: Duration = Duration::from_secs(600);
+
+/// A fresh orchestrator: its own database (migrated) and bucket.
+pub struct TestApp {
+    /// The router, called in-process.
+    pub router: Router,
+    /// The state the router was built with.
+    pub state: AppState,
+    /// The test's database.
+    pub database: TestDatabase,
+    /// The test's bucket on s3-local.
+    pub bucket: TestBucket,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON; panics when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "{} body is not JSON ({err}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The `error` message of a JSON error body, checking the house rules on the way.
+    pub fn error(&self) -> String {
+        let body = self.json();
+        let message = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} without an error message: {body}", self.status))
+            .to_owned();
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+        assert!(
+            !message.ends_with('.'),
+            "message ends in a period: {message}"
+        );
+        assert!(!message.is_empty());
+        assert_eq!(
+            self.headers.get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        message
+    }
+
+    /// Asserts the status and returns the error message.
+    #[track_caller]
+    pub fn expect_error(&self, status: StatusCode) -> String {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.error()
+    }
+}
+
+impl TestApp {
+    /// A new app on a fresh database and bucket.
+    pub async fn new() -> Self {
+        let database = fresh_database().await;
+        let pool = database.pool().await;
+        Self::with_pool(database, pool).await
+    }
+
+    /// A new app using `pool` on `database`.
+    pub async fn with_pool(database: TestDatabase, pool: PgPool) -> Self {
+        MIGRATOR.run(&pool).await.expect("migrations apply");
+        let bucket = fresh_bucket().await;
+        let presigner = Presigner::new(bucket.server.client(), &bucket.name, PRESIGN_TTL);
+        let state = AppState::new(
+            pool,
+            presigner,
+            AppConfig {
+                api_key: API_KEY.parse().unwrap(),
+                claim_retry_after_secs: RETRY_AFTER,
+            },
+        );
+        Self {
+            router: create_app(state.clone()),
+            state,
+            database,
+            bucket,
+        }
+    }
+
+    /// The database pool of the app.
+    pub fn pool(&self) -> &PgPool {
+        &self.state.db
+    }
+
+    /// Sends a request with the given `Authorization` header (if any) and body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let request = request.body(body.into()).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// An authenticated POST of JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(
+            Method::POST,
+            path,
+            Some(&format!("Bearer {API_KEY}")),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// An authenticated GET.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(
+            Method::GET,
+            path,
+            Some(&format!("Bearer {API_KEY}")),
+            Body::empty(),
+        )
+        .await
+    }
+
+    /// Starts a run and returns the 201 body.
+    pub async fn start_run(&self, config: &Value) -> StartRunResponse {
+        let response = self.post("/run/start", config).await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        serde_json::from_value(response.json()).unwrap()
+    }
+
+    /// A claim, answered 200.
+    pub async fn claim(
+        &self,
+        provider: &str,
+        instance_type: &str,
+        runner_id: &str,
+    ) -> ClaimResponse {
+        let response = self
+            .post(
+                "/tasks/claim",
+                &json!({"provider": provider, "instance_type": instance_type, "runner_id": runner_id}),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        serde_json::from_value(response.json()).unwrap()
+    }
+
+    /// A claim that must be assigned.
+    pub async fn claim_assigned(
+        &self,
+        provider: &str,
+        instance_type: &str,
+        runner_id: &str,
+    ) -> (ClaimedTask, PresignedUrls) {
+        match self.claim(provider, instance_type, runner_id).await {
+            ClaimResponse::Assigned {
+                task,
+                presigned_urls,
+            } => (task, presigned_urls),
+            other => panic!("expected assigned, got {other:?}"),
+        }
+    }
+}
+
+/// A small run config: run 1733945123, two local instance types, two runs each.
+pub fn local_config() -> Value {
+    json!({
+        "ruby_version": "3.4.7",
+        "runs_per_instance_type": 2,
+        "run_id": 1733945123,
+        "local": ["local-1cpu", "local-2cpu"]
+    })
+}
+
+/// Replaces the endpoint, bucket and signature of presigned URLs in `value` with
+/// placeholders, leaving the key, so snapshots stay stable.
+pub fn redact_urls(value: &mut Value, app: &TestApp) {
+    let prefix = format!("{}/{}/", app.bucket.server.endpoint, app.bucket.name);
+    match value {
+        Value::String(s) if s.starts_with(&prefix) => {
+            let rest = &s[prefix.len()..];
+            let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+            assert!(query.contains("X-Amz-Signature="), "unsigned URL: {s}");
+            *s = format!("[endpoint]/[bucket]/{key}?[signature]");
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_urls(item, app)),
+        Value::Object(map) => map.values_mut().for_each(|item| redact_urls(item, app)),
+        _ => {}
+    }
+}

@@ -1,0 +1,12 @@
+//! The orchestrator's API, called in-process against a fresh Postgres database per test and a
+//! real s3-local, plus the tests that need real TCP (concurrent claimers) or the database layer
+//! directly (compare-and-set interleaving).
+
+mod auth;
+mod bad_input;
+mod claim;
+mod concurrency;
+mod harness;
+mod presign;
+mod run;
+mod tasks;

@@ -7,6 +7,7 @@ mod images;
 mod nix;
 mod setup;
 mod sweep;
+mod terraform;
 mod test;
 
 #[derive(Parser)]

@@ -6,7 +6,7 @@ use anyhow::bail;
 use xshell::{Shell, cmd};
 
 use crate::images::Description;
-use crate::{images, nix, setup, sweep};
+use crate::{images, nix, setup, sweep, terraform};
 
 /// Set up what this machine lacks, build the images, run every check and test, then
 /// remove everything the project left in Docker (and fail if anything was left).
@@ -26,6 +26,7 @@ impl Test {
         steps.run("cargo fmt --check", || {
             Ok(cmd!(sh, "cargo fmt --all --check").run()?)
         })?;
+        steps.run("terraform fmt", || terraform::check_format(sh))?;
         steps.run("nix flake checks", || nix::check(sh))?;
         steps.run("images", || {
             images::Images {

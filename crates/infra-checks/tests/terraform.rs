@@ -480,6 +480,103 @@ fn template_mistakes_are_caught() {
     assert_finds(&template_problems(&stack), "no-such-file.sh");
 }
 
+/// A value with everything that breaks YAML or a shell when pasted in unquoted.
+fn hostile(name: &str) -> String {
+    format!(
+        "{name}: 'single' \"double\" $HOME `id` & %41 #not-a-comment ${{x}} \\ \n- second: line\n"
+    )
+}
+
+#[test]
+fn cloud_init_renders_to_yaml_that_carries_every_value_unchanged() {
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    let mut rendered = 0;
+    for stack in stacks() {
+        for call in infra_checks::templates::file_calls(&stack) {
+            let Some(vars) = call.vars else { continue };
+            let values: hcl::Map<String, hcl::Value> = vars
+                .iter()
+                .map(|name| {
+                    let value = if name == "ttl_minutes" {
+                        hcl::Value::from(720)
+                    } else {
+                        hcl::Value::from(hostile(name))
+                    };
+                    (name.clone(), value)
+                })
+                .collect();
+            let shown = call.path.display().to_string();
+            let text = infra_checks::templates::render(&call.path, values)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            assert!(text.starts_with("#cloud-config\n"), "{shown}");
+            let docs = YamlLoader::load_from_str(&text)
+                .unwrap_or_else(|e| panic!("{shown}: not YAML: {e}\n{text}"));
+            let [doc] = docs.as_slice() else {
+                panic!("{shown}: expected one YAML document")
+            };
+
+            let files = doc["write_files"]
+                .as_vec()
+                .unwrap_or_else(|| panic!("{shown}: no write_files"));
+            for name in vars.iter().filter(|n| *n != "ttl_minutes") {
+                assert!(
+                    files
+                        .iter()
+                        .any(|f| f["content"].as_str() == Some(hostile(name).as_str())),
+                    "{shown}: {name} does not arrive unchanged in any write_files content"
+                );
+            }
+            for file in files {
+                let path = file["path"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{shown}: write_files entry without a path"));
+                if path.ends_with(".env") || path.ends_with(".url") {
+                    assert_eq!(
+                        file["permissions"].as_str(),
+                        Some("0600"),
+                        "{shown}: {path} holds secrets"
+                    );
+                }
+            }
+
+            let runcmd = doc["runcmd"]
+                .as_vec()
+                .unwrap_or_else(|| panic!("{shown}: no runcmd"));
+            for command in runcmd {
+                let argv = command.as_vec().unwrap_or_else(|| {
+                    panic!("{shown}: runcmd {command:?} is a shell string, not an argv list")
+                });
+                assert!(
+                    argv.iter().all(|a| matches!(a, Yaml::String(_))),
+                    "{shown}: {argv:?}"
+                );
+            }
+            if vars.iter().any(|v| v == "ttl_minutes") {
+                let ttl: Vec<Yaml> = [
+                    "systemd-run",
+                    "--unit=rcb-ttl",
+                    "--on-active=720min",
+                    "/usr/local/sbin/rcb-poweroff",
+                ]
+                .into_iter()
+                .map(|a| Yaml::String(a.to_owned()))
+                .collect();
+                assert_eq!(
+                    runcmd.first().and_then(Yaml::as_vec),
+                    Some(&ttl),
+                    "{shown}: the TTL backstop comes first"
+                );
+            }
+            rendered += 1;
+        }
+    }
+    assert_eq!(
+        rendered, 3,
+        "the orchestrator's and both runners' cloud-init"
+    );
+}
+
 #[test]
 fn shell_scripts_parse() {
     let mut scripts = Vec::new();

@@ -32,6 +32,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// How many database connections the server keeps at most.
 const MAX_DB_CONNECTIONS: u32 = 20;
 
+/// How long the server waits at start for the database to accept connections.
+const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -65,11 +68,7 @@ impl AppState {
 
 /// Connects to the database, applies migrations and serves the API until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let db = PgPoolOptions::new()
-        .max_connections(MAX_DB_CONNECTIONS)
-        .connect(settings.database_url.expose())
-        .await
-        .context("failed to connect to the database at DATABASE_URL")?;
+    let db = connect_database(settings.database_url.expose()).await?;
     MIGRATOR
         .run(&db)
         .await
@@ -93,6 +92,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server failed")
+}
+
+/// Connects to Postgres, retrying for a while: in the local stack and on the orchestrator host
+/// the database container may still be starting.
+async fn connect_database(url: &str) -> anyhow::Result<PgPool> {
+    let deadline = tokio::time::Instant::now() + DB_CONNECT_TIMEOUT;
+    loop {
+        match PgPoolOptions::new()
+            .max_connections(MAX_DB_CONNECTIONS)
+            .connect(url)
+            .await
+        {
+            Ok(pool) => return Ok(pool),
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "failed to connect to the database at DATABASE_URL within {DB_CONNECT_TIMEOUT:?}"
+                )));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the database is not answering yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (what `docker stop` sends).

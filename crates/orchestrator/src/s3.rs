@@ -35,8 +35,12 @@ impl Presigner {
     /// from the AWS default chain.
     pub async fn from_settings(settings: &S3Settings, ttl: Duration) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.aws_region {
-            loader = loader.region(Region::new(region.clone()));
+        match (&settings.aws_region, settings.presign_endpoint()) {
+            (Some(region), _) => loader = loader.region(Region::new(region.clone())),
+            // An S3-compatible server does not care about the region; asking the chain would
+            // end in the instance metadata service, which only answers inside AWS.
+            (None, Some(_)) => loader = loader.region(Region::new(FALLBACK_REGION)),
+            (None, None) => {}
         }
         let shared = loader.load().await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared);

@@ -9,4 +9,5 @@ mod concurrency;
 mod harness;
 mod presign;
 mod run;
+mod serve;
 mod tasks;

@@ -1,0 +1,68 @@
+//! `serve`, as the binary runs it: settings in, migrations applied, API on a real port.
+
+use std::time::Duration;
+
+use clap::Parser;
+use orchestrator::Settings;
+use serde_json::json;
+use test_support::fresh_database;
+
+use crate::harness::{API_KEY, local_config};
+
+#[tokio::test]
+async fn serve_applies_migrations_and_answers() {
+    let database = fresh_database().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let settings = Settings::try_parse_from([
+        "orchestrator",
+        "--database-url",
+        &database.url,
+        "--api-key",
+        API_KEY,
+        "--listen-addr",
+        &format!("127.0.0.1:{port}"),
+        "--s3-bucket",
+        "unused",
+        "--s3-endpoint-url",
+        "http://127.0.0.1:9",
+    ])
+    .unwrap();
+    let server = tokio::spawn(orchestrator::serve(settings));
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await {
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "the server did not answer /health");
+
+    let started = client
+        .post(format!("{base}/run/start"))
+        .bearer_auth(API_KEY)
+        .body(local_config().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), reqwest::StatusCode::CREATED);
+    let run = client
+        .get(format!("{base}/run"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = run.json().await.unwrap();
+    assert_eq!(
+        body["tasks"],
+        json!({"total": 4, "pending": 4, "claimed": 0, "completed": 0, "failed": 0})
+    );
+    server.abort();
+}

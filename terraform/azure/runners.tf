@@ -42,8 +42,8 @@ resource "azurerm_linux_virtual_machine" "runner" {
   admin_username                  = "ubuntu"
   disable_password_authentication = true
   network_interface_ids           = [azurerm_network_interface.runner[each.key].id]
-  # Every v6 size takes NVMe disks, and some take nothing else.
-  disk_controller_type = "NVMe"
+  # Every v6 size takes NVMe disks, and some (Dalsv6, Falsv6) take nothing else.
+  disk_controller_type = var.vm_sizes[each.value.type].nvme ? "NVMe" : "SCSI"
   tags                 = local.tags
 
   custom_data = base64encode(templatefile("${path.module}/cloud-init/runner.yaml.tftpl", {

@@ -33,11 +33,12 @@ variable "instance_types" {
 # described here: from Azure's size documentation, and checked on the host by the runner
 # (meta.json records the CPUs and their SMT siblings).
 variable "vm_sizes" {
-  description = "What each VM size is: vcpus, threads_per_core (2 where SMT is on), arch (x86_64 or arm64). Add sizes beyond the defaults here."
+  description = "What each VM size is: vcpus, threads_per_core (2 where SMT is on), arch (x86_64 or arm64), nvme (the size takes NVMe disks; false for sizes older than v6). Add sizes beyond the defaults here."
   type = map(object({
     vcpus            = number
     threads_per_core = number
     arch             = string
+    nvme             = optional(bool, true)
   }))
   default = {
     Standard_D2pls_v6 = { vcpus = 2, threads_per_core = 1, arch = "arm64" }  # Cobalt 100, no SMT

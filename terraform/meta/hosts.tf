@@ -157,6 +157,9 @@ resource "aws_instance" "orchestrator" {
   key_name               = aws_key_pair.run.key_name
   iam_instance_profile   = aws_iam_instance_profile.orchestrator.name
   volume_tags            = local.tags
+  # Internet access from the first second of boot (packages, images); the Elastic IP
+  # replaces this address once it is associated.
+  associate_public_ip_address = true
 
   # The orchestrator and Postgres run with host networking, so one hop keeps IMDS (and
   # the role's credentials) away from any bridged container.

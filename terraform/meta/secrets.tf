@@ -17,8 +17,10 @@ resource "random_password" "postgres" {
   special = false
 }
 
+# RSA, because Azure (and azurerm's validation) accept no other key type for VMs.
 resource "tls_private_key" "ssh" {
-  algorithm = "ED25519"
+  algorithm = "RSA"
+  rsa_bits  = 4096
 }
 
 resource "local_sensitive_file" "ssh_private_key" {

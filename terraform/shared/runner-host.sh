@@ -11,13 +11,29 @@ set -u
 project=$(cat /etc/rcb/project)
 work=/var/lib/rcb
 
+# Ubuntu's archive, retried: mirrors hiccup, and unattended-upgrades may hold the dpkg
+# lock for a while after first boot.
+install_packages() {
+    attempt=1
+    while [ "$attempt" -le 10 ]; do
+        if apt-get -q update \
+            && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install "$@"; then
+            return 0
+        fi
+        attempt=$((attempt + 1))
+        sleep 15
+    done
+    return 1
+}
+
 end_host() {
     echo "rcb: $1; ending the host"
     /usr/local/sbin/rcb-poweroff
     exit 1
 }
 
-systemctl is-active --quiet docker || systemctl start docker || end_host "Docker did not start"
+install_packages docker.io || end_host "Docker could not be installed"
+systemctl start docker || end_host "Docker did not start"
 
 install -d -m 0700 "$work"
 url=$(cat /etc/rcb/runner-image.url)

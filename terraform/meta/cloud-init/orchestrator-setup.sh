@@ -7,6 +7,21 @@ set -eu
 
 project=$(cat /etc/rcb/project)
 
+# Ubuntu's archive, retried: mirrors hiccup, and unattended-upgrades may hold the dpkg
+# lock for a while after first boot.
+install_packages() {
+    attempt=1
+    while [ "$attempt" -le 10 ]; do
+        if apt-get -q update \
+            && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install "$@"; then
+            return 0
+        fi
+        attempt=$((attempt + 1))
+        sleep 15
+    done
+    return 1
+}
+
 load_image() {
     name=$1
     url=$(cat "/etc/rcb/$name-image.url")
@@ -18,6 +33,7 @@ load_image() {
     rm -f "$tarball"
 }
 
+install_packages docker.io caddy
 systemctl enable --now docker
 load_image postgres
 load_image orchestrator

@@ -5,6 +5,8 @@
 //! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
 //! - [`serve`] is the whole binary: migrations, the S3 presigner, the listener.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod db;
 pub mod error;

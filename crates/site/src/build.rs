@@ -61,7 +61,9 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
         })
         .transpose()?;
     let has_prices = prices.is_some();
+    let mut lap = Lap::new(settings.progress);
     let results = load::load_results(&settings.results, settings.progress)?;
+    lap.done("read the results");
     prepare_out(&settings.out)?;
     let analysis_settings = AnalysisSettings {
         baseline: settings.baseline.clone(),
@@ -75,6 +77,7 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
         .iter()
         .map(|r| analysis::analyse_run(r, &analysis_settings))
         .collect();
+    lap.done("analysed the runs");
     let run_ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let mut writer = Writer {
         root: settings.out.clone(),
@@ -133,19 +136,23 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
                 &pages::render_type(view, i)?,
             )?;
         }
+        lap.done("wrote the pages");
         writer.write(
             &format!("{base}/failures.html"),
             &pages::render_failures(view, &problems)?,
         )?;
         writer.write(&format!("{base}/tasks.csv"), &export::tasks_csv(run))?;
+        lap.done("wrote tasks.csv");
         writer.write(&format!("{base}/summary.csv"), &export::summary_csv(view))?;
         writer.write(&format!("{base}/geomean.csv"), &export::geomean_csv(view))?;
         writer.write(
             &format!("{base}/results.json"),
             &export::results_json(run, view),
         )?;
+        lap.done("wrote the other downloads");
     }
     writer.write("history.html", &pages::render_history(&views)?)?;
+    lap.done("wrote the history page");
     Ok(BuildReport {
         problems: results.problems,
         runs: views.len(),
@@ -190,5 +197,27 @@ impl Writer {
             .with_context(|| format!("cannot write {}", path.display()))?;
         self.files += 1;
         Ok(())
+    }
+}
+
+/// Prints how long each phase took, on stderr, when progress is on.
+struct Lap {
+    progress: bool,
+    last: std::time::Instant,
+}
+
+impl Lap {
+    fn new(progress: bool) -> Self {
+        Self {
+            progress,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn done(&mut self, what: &str) {
+        if self.progress {
+            eprintln!("site: {what} in {:.2} s", self.last.elapsed().as_secs_f64());
+        }
+        self.last = std::time::Instant::now();
     }
 }

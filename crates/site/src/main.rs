@@ -46,6 +46,9 @@ enum Command {
         /// Timed builds (the table shows each and the best).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Generate into this folder and keep it, instead of a temporary folder.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -92,12 +95,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             benchmarks,
             runs,
             repeat,
+            keep,
         } => {
             site::synthetic::run_benchmark(&site::synthetic::BenchSettings {
                 tasks,
                 benchmarks,
                 runs,
                 repeat,
+                keep,
             })?;
             Ok(ExitCode::SUCCESS)
         }

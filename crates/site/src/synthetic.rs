@@ -19,6 +19,8 @@ pub struct BenchSettings {
     pub runs: usize,
     /// Timed builds.
     pub repeat: usize,
+    /// Generate here and keep the tree, instead of in a temporary folder.
+    pub keep: Option<PathBuf>,
 }
 
 /// A small deterministic generator (SplitMix64).
@@ -118,17 +120,30 @@ pub fn generate(root: &Path, tasks: usize, benchmarks: usize, runs: usize) -> an
 }
 
 /// A temporary folder removed on drop.
-struct TempDir(PathBuf);
+struct TempDir(PathBuf, bool);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
 /// Generates the tree, builds it `repeat` times and prints a table.
 pub fn run_benchmark(settings: &BenchSettings) -> anyhow::Result<()> {
-    let temp = TempDir(std::env::temp_dir().join(format!("site-bench-{}", std::process::id())));
+    let temp = match &settings.keep {
+        Some(dir) => TempDir(dir.clone(), false),
+        None => TempDir(
+            std::env::temp_dir().join(format!("site-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    anyhow::ensure!(
+        !temp.0.join("results").exists(),
+        "{} already exists: remove it or choose another folder",
+        temp.0.join("results").display()
+    );
     let results = temp.0.join("results");
     let started = Instant::now();
     generate(&results, settings.tasks, settings.benchmarks, settings.runs)?;

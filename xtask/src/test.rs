@@ -27,6 +27,7 @@ impl Test {
             Ok(cmd!(sh, "cargo fmt --all --check").run()?)
         })?;
         steps.run("terraform fmt", || terraform::check_format(sh))?;
+        steps.run("fish --no-execute", || check_fish_syntax(sh))?;
         steps.run("nix flake checks", || nix::check(sh))?;
         steps.run("images", || {
             images::Images {
@@ -64,6 +65,16 @@ impl Test {
         eprintln!("xtask test: all checks passed and nothing was left in Docker");
         Ok(())
     }
+}
+
+/// Parses every Fish script without running it.
+fn check_fish_syntax(sh: &Shell) -> anyhow::Result<()> {
+    for script in sh.read_dir("fish")? {
+        if script.extension().is_some_and(|ext| ext == "fish") {
+            cmd!(sh, "fish --no-execute {script}").run()?;
+        }
+    }
+    Ok(())
 }
 
 /// Named steps with their durations, for the summary at the end.

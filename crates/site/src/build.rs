@@ -18,6 +18,9 @@ pub const MARKER: &str = ".site-build";
 /// The stylesheet every page links.
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 
+/// The site's icon (browsers ask for one; a missing icon is a console error).
+const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
+
 /// The small script for sorting and filtering tables; pages work without it.
 const SITE_JS: &str = include_str!("../assets/site.js");
 
@@ -85,6 +88,7 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
     };
     writer.write("style.css", STYLE_CSS)?;
     writer.write("site.js", SITE_JS)?;
+    writer.write("favicon.svg", FAVICON_SVG)?;
     writer.write(
         MARKER,
         "written by `site build`; the next build replaces this whole folder\n",

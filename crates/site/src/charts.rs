@@ -29,6 +29,25 @@ pub fn provider_colour(provider: &str) -> &'static str {
     }
 }
 
+/// A key of the provider colours present, in the top right corner.
+fn legend<'a>(providers: impl Iterator<Item = &'a str>) -> String {
+    let present: std::collections::BTreeSet<&str> = providers.collect();
+    let mut s = String::new();
+    let mut x = WIDTH - 10.0;
+    for provider in present.iter().rev() {
+        let width = 7.0 * provider.len() as f64 + 18.0;
+        x -= width;
+        let _ = write!(
+            s,
+            r#"<rect x="{x:.1}" y="28" width="10" height="10" fill="{}" fill-opacity="0.75"/><text class="tick" x="{:.1}" y="37">{}</text>"#,
+            provider_colour(provider),
+            x + 13.0,
+            escape(provider)
+        );
+    }
+    s
+}
+
 /// One bar: an instance type's value with its interval and the runs behind it.
 #[derive(Debug, Clone)]
 pub struct Bar {
@@ -105,6 +124,7 @@ pub fn bar_chart(
         cx = WIDTH / 2.0
     );
     let bottom = TOP + ROW * bars.len() as f64;
+    s.push_str(&legend(bars.iter().map(|b| b.provider.as_str())));
     let mut tick = 0.0;
     while tick <= axis_max + step / 2.0 {
         let tx = x(tick);

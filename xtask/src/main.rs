@@ -6,6 +6,7 @@ use xshell::Shell;
 mod images;
 mod nix;
 mod setup;
+mod site;
 mod sweep;
 mod terraform;
 mod test;
@@ -26,6 +27,8 @@ enum Command {
     Images(images::Images),
     /// Set up what this machine lacks, then run every check and test.
     Test(test::Test),
+    /// Build the results website from results/ into public/ (or `site bench`).
+    Site(site::Site),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Images(cmd) => cmd.run(&sh),
         Command::Test(cmd) => cmd.run(&sh),
+        Command::Site(cmd) => cmd.run(&sh),
     }
 }
 

@@ -37,6 +37,14 @@ pub const TEST_TOOLS: &[HostTool] = &[
         command: "ruby",
         package: "ruby",
     },
+    HostTool {
+        command: "chromium",
+        package: "chromium",
+    },
+    HostTool {
+        command: "chromedriver",
+        package: "chromium-driver",
+    },
 ];
 
 /// Installs the Debian packages of missing tools when running as root; otherwise fails

@@ -97,9 +97,9 @@ variable "vnet_cidr" {
 }
 
 variable "jump_vm_size" {
-  description = "VM size of the SSH jump host."
+  description = "VM size of the SSH jump host (x86_64)."
   type        = string
-  default     = "Standard_B1s"
+  default     = "Standard_B2ats_v2"
 }
 
 variable "runner_image_urls" {

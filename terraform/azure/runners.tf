@@ -28,6 +28,9 @@ locals {
       RUBY_BENCH_COMMIT       = var.ruby_bench_commit
       HEARTBEAT_INTERVAL_SECS = tostring(var.heartbeat_interval_secs)
       CLAIM_RETRY_SECS        = tostring(var.claim_retry_secs)
+      # The runner's ruby-bench checkout: bind-mounted into benchmark containers, so the
+      # host script mounts it at the same path (it reads the path from this file).
+      RUNNER_CACHE_DIR = "/var/cache/rcb-runner"
     }
   }
 }

@@ -19,11 +19,12 @@ variable "allowed_ssh_cidr" {
 
   validation {
     condition = (
-      can(cidrhost(var.allowed_ssh_cidr, 0))
+      can(regex("^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+/[0-9]+$", var.allowed_ssh_cidr))
+      && can(cidrhost(var.allowed_ssh_cidr, 0))
       && !contains(["0.0.0.0/0", "::/0"], var.allowed_ssh_cidr)
       && try(tonumber(split("/", var.allowed_ssh_cidr)[1]) >= 8, false)
     )
-    error_message = "allowed_ssh_cidr must be a CIDR narrower than /8 (e.g. 203.0.113.7/32), never 0.0.0.0/0."
+    error_message = "allowed_ssh_cidr must be an IPv4 CIDR narrower than /8 (e.g. 203.0.113.7/32), never 0.0.0.0/0."
   }
 }
 

@@ -47,7 +47,8 @@ rm -f "$work/runner.tar"
 # containers are started by the runner through the Docker socket, so what they bind-mount
 # must be a host path: the runner's cache (its ruby-bench checkout, RUNNER_CACHE_DIR) has
 # the same path inside and outside.
-cache=/var/cache/rcb-runner
+cache=$(sed -n 's/^RUNNER_CACHE_DIR=//p' /etc/rcb/runner.env)
+[ -n "$cache" ] || end_host "runner.env sets no RUNNER_CACHE_DIR"
 install -d -m 0755 "$cache"
 docker run --name rcb-runner \
     --label "rcb.project=$project" \

@@ -100,6 +100,9 @@ fn provider_stacks_take_what_meta_outputs() {
             problems.join("\n  ")
         );
     }
+    // Meta itself takes nothing but run inputs.
+    let problems = checks::unwired_inputs(&meta, &meta, &[]);
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
@@ -398,6 +401,8 @@ fn instances_that_stop_are_caught() {
 
 #[test]
 fn containers_get_the_settings_decisions_md_names() {
+    // decisions.md's runner settings, and RUNNER_CACHE_DIR (the runner's own), which the
+    // host script needs to mount at the same path.
     let runner: Vec<&str> = vec![
         "API_KEY",
         "BENCH_IMAGE_REPO",
@@ -408,6 +413,7 @@ fn containers_get_the_settings_decisions_md_names() {
         "PROVIDER",
         "RUBY_BENCH_COMMIT",
         "RUBY_BENCH_GIT_URL",
+        "RUNNER_CACHE_DIR",
         "RUNNER_ID",
         "SLOTS",
         "SLOT_MODE",

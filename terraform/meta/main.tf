@@ -34,6 +34,17 @@ data "aws_ec2_instance_type" "host" {
   instance_type = each.key
 }
 
+# Which zones offer the hosts' types: the public subnet goes to the first that offers both.
+data "aws_ec2_instance_type_offerings" "host" {
+  for_each      = toset([var.orchestrator_instance_type, var.bastion_instance_type])
+  location_type = "availability-zone"
+
+  filter {
+    name   = "instance-type"
+    values = [each.key]
+  }
+}
+
 data "aws_ssm_parameter" "ubuntu" {
   for_each = local.ami_arch
   name     = "/aws/service/canonical/ubuntu/server/24.04/stable/current/${each.value}/hvm/ebs-gp3/ami-id"
@@ -45,4 +56,9 @@ locals {
     for t, d in data.aws_ec2_instance_type.host : t => contains(d.supported_architectures, "arm64") ? "arm64" : "x86_64"
   }
   host_ami = { for t, arch in local.host_arch : t => data.aws_ssm_parameter.ubuntu[arch].insecure_value }
+
+  host_zones = [
+    for az in sort(data.aws_availability_zones.available.names) : az
+    if alltrue([for t, o in data.aws_ec2_instance_type_offerings.host : contains(o.locations, az)])
+  ]
 }

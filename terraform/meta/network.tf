@@ -17,8 +17,15 @@ resource "aws_internet_gateway" "meta" {
 resource "aws_subnet" "public" {
   vpc_id                  = aws_vpc.meta.id
   cidr_block              = cidrsubnet(var.vpc_cidr, 8, 0)
-  availability_zone       = sort(data.aws_availability_zones.available.names)[0]
+  availability_zone       = try(local.host_zones[0], null)
   map_public_ip_on_launch = false
+
+  lifecycle {
+    precondition {
+      condition     = length(local.host_zones) > 0
+      error_message = "No zone of ${var.region} offers both ${var.orchestrator_instance_type} and ${var.bastion_instance_type}."
+    }
+  }
 
   tags = { Name = "${local.name}-public" }
 }

@@ -111,6 +111,28 @@ pub fn undeclared_references(stack: &Stack) -> Vec<String> {
         }
     }
 
+    let providers: BTreeSet<String> = stack
+        .blocks("provider")
+        .filter_map(|b| {
+            let name = b.labels.first()?.as_str();
+            Some(match attr(&b.body, "alias").and_then(as_str) {
+                Some(alias) => format!("{name}.{alias}"),
+                None => name.to_owned(),
+            })
+        })
+        .collect();
+    for resource in stack.resources().iter().chain(stack.data_sources().iter()) {
+        if let Some(provider) = attr(resource.body, "provider").map(text)
+            && !providers.contains(&provider)
+        {
+            problems.push(format!(
+                "{}: {} uses provider {provider}, which no provider block configures",
+                stack.name,
+                resource.address()
+            ));
+        }
+    }
+
     let resources: BTreeSet<String> = stack.resources().iter().map(|r| r.address()).collect();
     for path in refs.paths.iter().filter(|p| {
         p.len() >= 2

@@ -57,7 +57,10 @@ fn undeclared_references_are_caught() {
         r#"
         variable "region" { type = string }
         locals { name = "x-${var.run_id}" }
+        provider "aws" { alias = "meta" }
+        resource "aws_route" "r" { provider = aws.other }
         resource "aws_instance" "a" {
+          provider  = aws.meta
           ami       = data.aws_ami.ubuntu.id
           subnet_id = aws_subnet.missing.id
           tags      = { Name = local.nmae, Region = var.region }
@@ -68,7 +71,8 @@ fn undeclared_references_are_caught() {
     assert_finds(&problems, "local.nmae");
     assert_finds(&problems, "data.aws_ami.ubuntu");
     assert_finds(&problems, "aws_subnet.missing");
-    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert_finds(&problems, "aws_route.r uses provider aws.other");
+    assert_eq!(problems.len(), 5, "{problems:#?}");
 }
 
 #[test]

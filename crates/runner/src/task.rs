@@ -147,12 +147,9 @@ pub async fn run_task(slot: &Slot, task: ClaimedTask, urls: PresignedUrls) -> Ta
         started_at: OffsetDateTime::now_utc(),
         ticks_before: cpus::cpu_ticks(slot.cpu),
     };
-    let result = tokio::select! {
-        result = execute(slot, &task, &progress, &mut provenance, &lost) => result,
-        // Only reached while nothing runs in a container; `execute` handles stops itself there.
-        () = lost.cancelled() => Err(Err(Stopped::Lost)),
-        () = ctx.shutdown.cancelled() => Err(Err(Stopped::Shutdown)),
-    };
+    // `execute` watches `lost` and the shutdown itself: a container it runs must be
+    // stopped and removed, not dropped half-way.
+    let result = execute(slot, &task, &progress, &mut provenance, &lost).await;
     let outcome = match result {
         Ok(output) => {
             progress.send_replace(Progress {
@@ -202,17 +199,17 @@ async fn execute(
         message: format!("preparing {}", provenance.image),
     });
 
-    let source = ctx.ruby_bench().await.map_err(|err| {
-        Ok(Failure::new(
-            error_type::RUBY_BENCH_FETCH,
-            format!("{err:#}"),
-        ))
-    })?;
+    let source = until_stopped(slot, lost, ctx.ruby_bench())
+        .await?
+        .map_err(|err| {
+            Ok(Failure::new(
+                error_type::RUBY_BENCH_FETCH,
+                format!("{err:#}"),
+            ))
+        })?;
     provenance.source = Some(source.clone());
-    let image_id = ctx
-        .docker
-        .ensure_image(&provenance.image)
-        .await
+    let image_id = until_stopped(slot, lost, ctx.docker.ensure_image(&provenance.image))
+        .await?
         .map_err(|err| {
             let error_type = match err {
                 DockerError::Pull { .. } => error_type::IMAGE_PULL,
@@ -225,6 +222,12 @@ async fn execute(
         .await
         .map_err(|err| Ok(Failure::new(error_type::CONTAINER, err.to_string())))?;
 
+    if lost.is_cancelled() {
+        return Err(Err(Stopped::Lost));
+    }
+    if ctx.shutdown.is_cancelled() {
+        return Err(Err(Stopped::Shutdown));
+    }
     let spec = ContainerSpec {
         image: provenance.image.clone(),
         cmd: ruby_bench::container_command(&task.ruby_bench),
@@ -350,6 +353,19 @@ impl Failure {
 
 fn container_failure<E>(err: DockerError) -> Result<Failure, E> {
     Ok(Failure::new(error_type::CONTAINER, err.to_string()))
+}
+
+/// Runs a step that owns no container until it ends or the task is stopped.
+async fn until_stopped<T, E>(
+    slot: &Slot,
+    lost: &CancellationToken,
+    step: impl Future<Output = T>,
+) -> Result<T, Result<E, Stopped>> {
+    tokio::select! {
+        value = step => Ok(value),
+        () = lost.cancelled() => Err(Err(Stopped::Lost)),
+        () = slot.ctx.shutdown.cancelled() => Err(Err(Stopped::Shutdown)),
+    }
 }
 
 /// `ruby -v` of the benchmark image, from a short container on the slot's CPU.

@@ -20,6 +20,19 @@ pub struct TypeFacts {
     pub vcpus: u64,
     /// Hardware threads per core: 2 where SMT is on.
     pub threads_per_core: u64,
+    /// `x86_64` or `arm64`.
+    pub arch: &'static str,
+}
+
+/// What a stack's locals say about each instance type of a sample config.
+#[derive(Debug)]
+pub struct RunnerPlan {
+    /// Worker slots per instance (`local.slots`).
+    pub slots: BTreeMap<String, u64>,
+    /// Instances per type (`local.runner_count`).
+    pub runner_count: BTreeMap<String, u64>,
+    /// Image architecture per type (`local.arch`), when the stack defines it.
+    pub arch: BTreeMap<String, String>,
 }
 
 /// A run config as far as runner counts go.
@@ -67,13 +80,13 @@ pub enum TypeSource {
     VariableDefault(&'static str),
 }
 
-/// Evaluates the stack's `vcpus`, `threads_per_core`, `slots` and `runner_count` locals
-/// for the sample config; returns (slots, runner counts) by type.
+/// Evaluates the stack's `vcpus`, `threads_per_core`, `slots`, `runner_count` and (when
+/// defined) `arch` locals for the sample config.
 pub fn evaluate_runner_counts(
     stack: &Stack,
     config: &SampleConfig,
     source: &TypeSource,
-) -> anyhow::Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+) -> anyhow::Result<RunnerPlan> {
     let mut ctx = Context::new();
     declare_functions(&mut ctx);
 
@@ -106,6 +119,15 @@ pub fn evaluate_runner_counts(
                         "default_threads_per_core".to_owned(),
                         Value::from(t.threads_per_core),
                     );
+                    // As EC2 reports them: x86 types also list i386.
+                    let architectures: Vec<Value> = match t.arch {
+                        "arm64" => vec![Value::from("arm64")],
+                        _ => vec![Value::from("i386"), Value::from("x86_64")],
+                    };
+                    d.insert(
+                        "supported_architectures".to_owned(),
+                        Value::Array(architectures),
+                    );
                     (t.name.clone(), Value::Object(d))
                 })
                 .collect();
@@ -129,7 +151,11 @@ pub fn evaluate_runner_counts(
     ctx.declare_var("var", Value::Object(vars));
 
     let mut locals = hcl::Map::new();
-    for name in ["vcpus", "threads_per_core", "slots", "runner_count"] {
+    let mut names = vec!["vcpus", "threads_per_core", "slots", "runner_count"];
+    if stack.local("arch").is_some() {
+        names.push("arch");
+    }
+    for name in names {
         let expr = stack
             .local(name)
             .with_context(|| format!("{}: no local value \"{name}\"", stack.name))?;
@@ -139,10 +165,22 @@ pub fn evaluate_runner_counts(
             .map_err(|e| anyhow::anyhow!("{}: local.{name}: {e}", stack.name))?;
         locals.insert(name.to_owned(), value);
     }
-    Ok((
-        whole_numbers(&locals["slots"])?,
-        whole_numbers(&locals["runner_count"])?,
-    ))
+    let arch = match locals.get("arch") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(a) => Ok((k.clone(), a.to_owned())),
+                None => bail!("{}: local.arch[{k}] is not a string: {v}", stack.name),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        Some(other) => bail!("{}: local.arch is not an object: {other}", stack.name),
+        None => BTreeMap::new(),
+    };
+    Ok(RunnerPlan {
+        slots: whole_numbers(&locals["slots"])?,
+        runner_count: whole_numbers(&locals["runner_count"])?,
+        arch,
+    })
 }
 
 fn whole_numbers(value: &Value) -> anyhow::Result<BTreeMap<String, u64>> {
@@ -157,7 +195,7 @@ fn whole_numbers(value: &Value) -> anyhow::Result<BTreeMap<String, u64>> {
         .collect()
 }
 
-/// The Terraform functions the count expressions may use.
+/// The Terraform functions the count and architecture expressions may use.
 fn declare_functions(ctx: &mut Context) {
     ctx.declare_func(
         "ceil",
@@ -172,6 +210,13 @@ fn declare_functions(ctx: &mut Context) {
         FuncDef::builder()
             .variadic_param(ParamType::Number)
             .build(max),
+    );
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::array_of(ParamType::Any))
+            .param(ParamType::Any)
+            .build(contains),
     );
     ctx.declare_func(
         "min",
@@ -192,6 +237,13 @@ fn from_f64(x: f64) -> Result<Value, String> {
     hcl::Number::from_f64(x)
         .map(Value::Number)
         .ok_or_else(|| format!("{x} is not a finite number"))
+}
+
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    match &args[0] {
+        Value::Array(items) => Ok(Value::Bool(items.contains(&args[1]))),
+        other => Err(format!("expected a list, got {other}")),
+    }
 }
 
 fn ceil(args: FuncArgs) -> Result<Value, String> {

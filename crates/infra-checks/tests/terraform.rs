@@ -675,12 +675,22 @@ fn terraform_loads_every_stack() {
 
 // --- runner counts ---------------------------------------------------------------------------
 
-fn facts(name: &str, vcpus: u64, threads_per_core: u64) -> TypeFacts {
+fn facts(name: &str, vcpus: u64, threads_per_core: u64, arch: &'static str) -> TypeFacts {
     TypeFacts {
         name: name.to_owned(),
         vcpus,
         threads_per_core,
+        arch,
     }
+}
+
+/// What the sample says each type's architecture is.
+fn archs(sample: &SampleConfig) -> BTreeMap<String, String> {
+    sample
+        .types
+        .iter()
+        .map(|t| (t.name.clone(), t.arch.to_owned()))
+        .collect()
 }
 
 /// The seed's AWS types, with vCPUs and threads per core as the EC2 API reports them.
@@ -689,12 +699,12 @@ fn aws_sample(slot_mode: &'static str) -> SampleConfig {
         runs_per_instance_type: 3,
         slot_mode,
         types: vec![
-            facts("c8g.medium", 1, 1),
-            facts("c6g.medium", 1, 1),
-            facts("c8a.medium", 1, 1),
-            facts("c7i.large", 2, 2),
-            facts("c8i.large", 2, 2),
-            facts("m7i.2xlarge", 8, 2),
+            facts("c8g.medium", 1, 1, "arm64"),
+            facts("c6g.medium", 1, 1, "arm64"),
+            facts("c8a.medium", 1, 1, "x86_64"),
+            facts("c7i.large", 2, 2, "x86_64"),
+            facts("c8i.large", 2, 2, "x86_64"),
+            facts("m7i.2xlarge", 8, 2, "x86_64"),
         ],
     }
 }
@@ -735,15 +745,22 @@ fn aws_runner_counts_match_the_formula() {
     let aws = stack("aws");
     for mode in ["vcpu", "core"] {
         let sample = aws_sample(mode);
-        let (_, evaluated) =
-            evaluate_runner_counts(&aws, &sample, &TypeSource::AwsDataSource("runner"))
-                .unwrap_or_else(|e| panic!("{e:#}"));
+        let plan = evaluate_runner_counts(&aws, &sample, &TypeSource::AwsDataSource("runner"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(
-            evaluated,
+            plan.runner_count,
             expected_runner_counts(&sample),
             "slot_mode = {mode}"
         );
+        // Graviton types get the arm64 image (AMI and runner tarball), the others x86_64.
+        assert_eq!(plan.arch, archs(&sample));
     }
+    let ami = aws.resources_of("aws_instance")[0]
+        .body
+        .get_attribute("ami")
+        .map(|a| infra_checks::stack::text(&a.value))
+        .expect("runners have an ami");
+    assert!(ami.contains("local.arch[each.value.type]"), "{ami}");
     // The vCPUs come from the provider's data, not from a table of ours.
     let vcpus = infra_checks::stack::text(aws.local("vcpus").expect("local.vcpus"));
     assert!(
@@ -761,28 +778,30 @@ fn azure_runner_counts_match_the_formula() {
         runs_per_instance_type: 3,
         slot_mode,
         types: vec![
-            facts("Standard_D2pls_v6", 2, 1),
-            facts("Standard_D2als_v6", 2, 2),
-            facts("Standard_D2ls_v6", 2, 2),
-            facts("Standard_F2als_v6", 2, 1),
+            facts("Standard_D2pls_v6", 2, 1, "arm64"),
+            facts("Standard_D2als_v6", 2, 2, "x86_64"),
+            facts("Standard_D2ls_v6", 2, 2, "x86_64"),
+            facts("Standard_F2als_v6", 2, 1, "x86_64"),
         ],
     };
     for mode in ["vcpu", "core"] {
-        let (slots, evaluated) = evaluate_runner_counts(
+        let plan = evaluate_runner_counts(
             &azure,
             &sample(mode),
             &TypeSource::VariableDefault("vm_sizes"),
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(
-            evaluated,
+            plan.runner_count,
             expected_runner_counts(&sample(mode)),
             "slot_mode = {mode}"
         );
+        assert_eq!(plan.arch, archs(&sample(mode)));
         if mode == "vcpu" {
             assert!(
-                slots.values().all(|s| *s == 2),
-                "two slots on every 2-vCPU size: {slots:?}"
+                plan.slots.values().all(|s| *s == 2),
+                "two slots on every 2-vCPU size: {:?}",
+                plan.slots
             );
         }
     }
@@ -801,11 +820,10 @@ fn a_wrong_count_formula_is_caught() {
         "#,
     );
     let sample = aws_sample("vcpu");
-    let (_, evaluated) =
-        evaluate_runner_counts(&stack, &sample, &TypeSource::AwsDataSource("runner"))
-            .expect("evaluates");
+    let plan = evaluate_runner_counts(&stack, &sample, &TypeSource::AwsDataSource("runner"))
+        .expect("evaluates");
     assert_ne!(
-        evaluated,
+        plan.runner_count,
         expected_runner_counts(&sample),
         "floor() must not pass for ceil()"
     );

@@ -278,6 +278,8 @@ pub struct FailedBenchmark {
     pub mode: String,
     /// The benchmark.
     pub benchmark: String,
+    /// What output.txt shows about the failure (empty when it shows nothing).
+    pub error: String,
 }
 
 /// Makes a name safe as a file name.
@@ -361,6 +363,11 @@ pub fn analyse_run(run: &Run, settings: &AnalysisSettings) -> RunView {
                         folder: task.folder.clone(),
                         instance_type: task.instance_type.clone(),
                         mode,
+                        error: task
+                            .benchmark_errors
+                            .get(&bench)
+                            .cloned()
+                            .unwrap_or_default(),
                         benchmark: bench,
                     });
                 }

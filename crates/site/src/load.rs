@@ -36,6 +36,8 @@ pub struct Task {
     pub run: u32,
     /// `meta.json`, when present and readable.
     pub meta: Option<TaskMeta>,
+    /// What `output.txt` shows for each failed benchmark of a completed task.
+    pub benchmark_errors: std::collections::BTreeMap<String, String>,
     /// What the task produced.
     pub outcome: Outcome,
 }
@@ -253,6 +255,7 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
             instance_type: instance_type.clone(),
             run,
             meta,
+            benchmark_errors: Default::default(),
             outcome: Outcome::Failed { error, output_tail },
         };
         return (Some(task), problems);
@@ -296,11 +299,24 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
                     format!("fell back to the text report: {reason}"),
                 ));
             }
+            let mut failed: std::collections::BTreeSet<String> =
+                report.failed.iter().map(|(_, b)| b.clone()).collect();
+            failed.extend(
+                meta.iter()
+                    .flat_map(|m| m.failed_benchmarks.iter().cloned()),
+            );
+            let benchmark_errors = match output_path {
+                Some(path) if !failed.is_empty() => std::fs::read_to_string(path)
+                    .map(|text| report::benchmark_errors(&text, &failed))
+                    .unwrap_or_default(),
+                _ => Default::default(),
+            };
             let task = Task {
                 folder,
                 instance_type: instance_type.clone(),
                 run,
                 meta,
+                benchmark_errors,
                 outcome: Outcome::Completed(report),
             };
             (Some(task), problems)

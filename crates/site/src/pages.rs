@@ -389,7 +389,7 @@ pub struct BenchMode {
     present: bool,
     chart: String,
     rows: Vec<BenchRow>,
-    failed: Vec<String>,
+    failed: Vec<(String, String)>,
 }
 
 /// A benchmark's page.
@@ -412,11 +412,11 @@ pub fn render_bench(run: &RunView, name: &str) -> askama::Result<String> {
         .modes
         .iter()
         .map(|mode| {
-            let failed: Vec<String> = run
+            let failed: Vec<(String, String)> = run
                 .failed_benchmarks
                 .iter()
                 .filter(|f| f.benchmark == name && f.mode == mode.mode)
-                .map(|f| f.folder.clone())
+                .map(|f| (f.folder.clone(), f.error.clone()))
                 .collect();
             let Some(b) = mode.benchmarks.iter().find(|b| b.name == name) else {
                 return BenchMode {

@@ -356,3 +356,82 @@ pub fn parse_json(text: &str) -> Result<Report, ReportError> {
     }
     Ok(report)
 }
+
+/// How many error lines of one failed benchmark are kept.
+pub const ERROR_LINES: usize = 20;
+
+/// The error lines ruby-bench's stdout shows for each of `failed`: every line of the
+/// benchmark's `Running benchmark "NAME"` sections that is not progress (command, `ruby -v`,
+/// iteration times, RSS, average).
+pub fn benchmark_errors(stdout: &str, failed: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut errors: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("Running benchmark \"") {
+            current = rest
+                .split_once('"')
+                .map(|(name, _)| name)
+                .filter(|n| failed.contains(*n));
+            continue;
+        }
+        if line.starts_with("Total time spent benchmarking") {
+            current = None;
+        }
+        let Some(name) = current else { continue };
+        let trimmed = line.trim_start();
+        let progress = trimmed.is_empty()
+            || trimmed.starts_with('#')
+            || trimmed.starts_with("itr:")
+            || trimmed.starts_with("+ ")
+            || trimmed.starts_with("ruby ")
+            || trimmed.starts_with("RSS:")
+            || trimmed.starts_with("MAXRSS:")
+            || trimmed.starts_with("Average of");
+        let lines = errors.entry(name.to_owned()).or_default();
+        if !progress && lines.len() < ERROR_LINES {
+            lines.push(line);
+        }
+    }
+    errors
+        .into_iter()
+        .filter(|(_, lines)| !lines.is_empty())
+        .map(|(name, lines)| (name, lines.join("\n")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_of_failed_benchmarks_come_from_their_sections() {
+        let stdout = "Running benchmark \"fib\" (1/2)\n+ ruby -I harness fib.rb\nruby 3.4.7\nitr:   time\n #1:  331ms\nharness.rb: in `run': boom (RuntimeError)\nBenchmark \"fib\" failed with yjit (exit status 1)\nRunning benchmark \"nbody\" (2/2)\n #1:  12ms\nTotal time spent benchmarking: 2s\n";
+        let failed: BTreeSet<String> = ["fib".to_owned()].into();
+        let errors = benchmark_errors(stdout, &failed);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors["fib"],
+            "harness.rb: in `run': boom (RuntimeError)\nBenchmark \"fib\" failed with yjit (exit status 1)"
+        );
+    }
+
+    #[test]
+    fn cells_split_on_characters_not_bytes() {
+        let rule: Vec<char> = "-----  ------------".chars().collect();
+        let spans = column_spans(&rule);
+        assert_eq!(spans, [(0, 5), (7, 19)]);
+        assert_eq!(
+            split_cells("fib    339.7 ± 13.3%", &spans),
+            ["fib", "339.7 ± 13.3%"]
+        );
+        assert_eq!(
+            parse_time_cell("339.7 ± 13.3%"),
+            Some(TimeCell::Time {
+                mean_ms: 339.7,
+                stddev_pct: 13.3
+            })
+        );
+        assert_eq!(parse_time_cell("N/A"), Some(TimeCell::Failed));
+        assert_eq!(parse_time_cell("1.543 (***)"), None);
+    }
+}

@@ -55,8 +55,11 @@ impl StaticServer {
                 if flag.load(Ordering::SeqCst) {
                     break;
                 }
+                // One thread per connection: Chromium opens speculative connections that may
+                // never send a request, and those must not hold up the real ones.
                 if let Ok(stream) = stream {
-                    serve(&root, stream);
+                    let root = root.clone();
+                    std::thread::spawn(move || serve(&root, stream));
                 }
             }
         });
@@ -80,6 +83,7 @@ impl Drop for StaticServer {
 }
 
 fn serve(root: &Path, mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut request_line = String::new();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     if reader.read_line(&mut request_line).is_err() {

@@ -42,15 +42,6 @@ locals {
   vm_name = { for key, r in local.runners : key => lower(replace("${local.name}-${r.type}-${r.index}", "_", "-")) }
 }
 
-resource "terraform_data" "sizes_described" {
-  lifecycle {
-    precondition {
-      condition     = alltrue([for t in var.instance_types : contains(keys(var.vm_sizes), t)])
-      error_message = "Describe every size of instance_types in vm_sizes (vcpus, threads_per_core, arch): missing ${join(", ", [for t in var.instance_types : t if !contains(keys(var.vm_sizes), t)])}."
-    }
-  }
-}
-
 resource "azurerm_resource_group" "run" {
   name     = local.name
   location = var.region

@@ -95,7 +95,6 @@ resource "azurerm_linux_virtual_machine" "runner" {
   }
 
   depends_on = [
-    terraform_data.sizes_described,
     azurerm_subnet_nat_gateway_association.runners,
     azurerm_subnet_network_security_group_association.runners,
   ]

@@ -27,6 +27,11 @@ variable "instance_types" {
     condition     = length(var.instance_types) == length(distinct(var.instance_types))
     error_message = "instance_types must not repeat a size."
   }
+
+  validation {
+    condition     = alltrue([for t in var.instance_types : contains(keys(var.vm_sizes), t)])
+    error_message = "Describe every size of instance_types in vm_sizes (vcpus, threads_per_core, arch): missing ${join(", ", [for t in var.instance_types : t if !contains(keys(var.vm_sizes), t)])}."
+  }
 }
 
 # azurerm has no data source for a VM size's vCPUs and architecture, so they are

@@ -673,6 +673,32 @@ fn terraform_loads_every_stack() {
     }
 }
 
+#[test]
+fn broken_configurations_and_scripts_are_caught() {
+    // The same commands as above, on a stack and a script that are broken on purpose, in a
+    // directory of this process's own that is removed at the end.
+    let dir = std::env::temp_dir().join(format!("infra-checks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(
+        dir.join("main.tf"),
+        "variable \"x\" {}\nvariable \"x\" {}\nresource \"aws_instance\" \"a\" {\n  lifecycle {\n    ignore_changes = [f(]\n  }\n}\n",
+    )
+    .expect("writable");
+    std::fs::write(dir.join("broken.sh"), "#!/bin/sh\nif then\n").expect("writable");
+    let providers = terraform_providers(&dir).output().expect("terraform runs");
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(dir.join("broken.sh"))
+        .output()
+        .expect("sh runs");
+    std::fs::remove_dir_all(&dir).expect("the temporary directory is removed");
+    assert!(
+        !providers.status.success(),
+        "a duplicate variable must not load"
+    );
+    assert!(!sh.status.success(), "a broken script must not pass sh -n");
+}
+
 // --- runner counts ---------------------------------------------------------------------------
 
 fn facts(name: &str, vcpus: u64, threads_per_core: u64, arch: &'static str) -> TypeFacts {

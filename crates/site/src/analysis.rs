@@ -827,3 +827,106 @@ fn summary(
         cells,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::report::{Measurement, Report};
+
+    fn task(instance_type: &str, run: u32, fib_ms: &[f64], source: Source) -> Task {
+        let mut measurements = BTreeMap::new();
+        let mut m = Measurement::from_iterations(fib_ms.to_vec(), None).unwrap();
+        if source == Source::Text {
+            m.iterations_ms.clear();
+        }
+        measurements.insert(("ruby".to_owned(), "fib".to_owned()), m);
+        Task {
+            folder: format!("{instance_type}-{run}"),
+            instance_type: instance_type.to_owned(),
+            run,
+            meta: None,
+            benchmark_errors: BTreeMap::new(),
+            outcome: Outcome::Completed(Report {
+                modes: vec!["ruby".to_owned()],
+                descriptions: BTreeMap::new(),
+                measurements,
+                failed: BTreeSet::new(),
+                harness: BTreeMap::new(),
+                source,
+            }),
+        }
+    }
+
+    fn fib_cell(view: &RunView, type_index: usize) -> &Cell {
+        view.modes[0].benchmarks[0].cells[type_index]
+            .as_ref()
+            .unwrap()
+    }
+
+    #[test]
+    fn runs_iterations_and_single_numbers() {
+        let run = Run {
+            id: "1".to_owned(),
+            tasks: vec![
+                task("a", 1, &[100.0, 101.0, 99.0], Source::Json),
+                task("a", 2, &[102.0, 103.0, 101.0], Source::Json),
+                task("b", 1, &[200.0, 202.0, 198.0], Source::Json),
+                task("c", 1, &[150.0, 151.0], Source::Text),
+            ],
+        };
+        let view = analyse_run(&run, &AnalysisSettings::default());
+        assert_eq!(
+            view.types
+                .iter()
+                .map(|t| t.provider.as_str())
+                .collect::<Vec<_>>(),
+            ["unknown"; 3]
+        );
+        let (a, b, c) = (fib_cell(&view, 0), fib_cell(&view, 1), fib_cell(&view, 2));
+        assert_eq!(
+            (a.basis, b.basis, c.basis),
+            (Basis::Runs, Basis::Iterations, Basis::Single)
+        );
+        assert_eq!(view.modes[0].benchmarks[0].best, Some(0));
+        assert!(a.between_run_pct.is_some() && b.between_run_pct.is_none());
+        assert!((b.vs_best.value - 0.5).abs() < 0.01);
+        assert!(b.vs_best.is_significant());
+        // A text-only single run has no interval: neither a tie nor significant.
+        assert_eq!(c.vs_best.ci, None);
+        assert!(!c.vs_best.is_tie() && !c.vs_best.is_significant());
+        let ranking: Vec<usize> = view.modes[0].ranking.iter().map(|r| r.type_index).collect();
+        assert_eq!(ranking, [0, 2, 1]);
+        assert!(view.types[1].runs.len() == 1 && view.failed_tasks.is_empty());
+    }
+
+    #[test]
+    fn a_benchmark_missing_on_one_type_leaves_the_geomean() {
+        let mut run = Run {
+            id: "1".to_owned(),
+            tasks: vec![
+                task("a", 1, &[100.0, 101.0], Source::Json),
+                task("b", 1, &[50.0, 51.0], Source::Json),
+            ],
+        };
+        if let Outcome::Completed(report) = &mut run.tasks[1].outcome {
+            let m = report.measurements[&("ruby".to_owned(), "fib".to_owned())].clone();
+            report
+                .measurements
+                .insert(("ruby".to_owned(), "nbody".to_owned()), m);
+        }
+        if let Outcome::Completed(report) = &mut run.tasks[0].outcome {
+            report
+                .failed
+                .insert(("ruby".to_owned(), "nbody".to_owned()));
+        }
+        let view = analyse_run(&run, &AnalysisSettings::default());
+        let all = &view.modes[0].summaries[0];
+        assert_eq!(all.category, "all");
+        assert_eq!(all.benchmarks, ["fib"]);
+        assert_eq!(view.failed_benchmarks.len(), 1);
+        assert_eq!(view.failed_benchmarks[0].benchmark, "nbody");
+        assert_eq!(slug("a/b c"), "a_b_c");
+    }
+}

@@ -105,7 +105,9 @@ function api --argument-names method path data
     set -l response (curl $args $orchestrator_url$path 2>/dev/null)
     or return 1
     set -g http_status $response[-1]
+    # `string join` fails when there is nothing to join (a one-line body): not an error.
     set -g http_body (string join \n -- $response[1..-2])
+    return 0
 end
 
 function error_of --argument-names body

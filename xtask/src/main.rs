@@ -3,7 +3,9 @@
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
+mod e2e;
 mod images;
+mod local;
 mod nix;
 mod setup;
 mod site;
@@ -29,6 +31,10 @@ enum Command {
     Test(test::Test),
     /// Build the results website from results/ into public/ (or `site bench`).
     Site(site::Site),
+    /// Start or remove the local stack (Postgres, s3-local, orchestrator, runners).
+    Local(local::Local),
+    /// A whole benchmark run on the local provider: stack, master script, results, website.
+    E2eLocal(e2e::E2eLocal),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +45,8 @@ fn main() -> anyhow::Result<()> {
         Command::Images(cmd) => cmd.run(&sh),
         Command::Test(cmd) => cmd.run(&sh),
         Command::Site(cmd) => cmd.run(&sh),
+        Command::Local(cmd) => cmd.run(&sh),
+        Command::E2eLocal(cmd) => cmd.run(&sh),
     }
 }
 

@@ -15,6 +15,26 @@ pub const IMAGE_TOOLS: &[HostTool] = &[HostTool {
     package: "debootstrap",
 }];
 
+/// Host tools a local end-to-end run needs.
+pub const E2E_TOOLS: &[HostTool] = &[
+    HostTool {
+        command: "debootstrap",
+        package: "debootstrap",
+    },
+    HostTool {
+        command: "fish",
+        package: "fish",
+    },
+    HostTool {
+        command: "jq",
+        package: "jq",
+    },
+    HostTool {
+        command: "curl",
+        package: "curl",
+    },
+];
+
 /// Host tools the test suite needs.
 pub const TEST_TOOLS: &[HostTool] = &[
     HostTool {

@@ -40,7 +40,13 @@ impl RubyBenchSource {
                 dir.display()
             );
         }
-        let commit = git(dir, &["rev-parse", "HEAD"]).ok();
+        // Only a checkout's own root names ruby-bench's commit; a directory inside some
+        // other repository (like ruby-bench-mini in this one) would name that one's.
+        let commit = if dir.join(".git").exists() {
+            git(dir, &["rev-parse", "HEAD"]).ok()
+        } else {
+            None
+        };
         Self::load(dir.to_owned(), commit)
     }
 

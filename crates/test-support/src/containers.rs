@@ -8,7 +8,7 @@ use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use crate::images::catalog;
+use local_stack::{catalog, check_docker};
 
 /// The runtime the shared containers are started and owned on. It outlives every test.
 pub(crate) static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
@@ -29,32 +29,6 @@ pub fn session_label() -> (String, String) {
         "rcb.test-session".to_owned(),
         std::process::id().to_string(),
     )
-}
-
-/// Fails with the command that fixes it when Docker or an image is missing.
-pub fn check_docker(image: &str) -> Result<(), String> {
-    let docker = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-    };
-    match docker(&["info"]) {
-        Err(_) => {
-            return Err("the docker command is missing: install Docker Engine (Debian: apt-get install -y docker.io), start it, then run `cargo xtask images`".into());
-        }
-        Ok(status) if !status.success() => {
-            return Err("the Docker engine is not reachable: start it (systemctl start docker) and check access to /var/run/docker.sock".into());
-        }
-        Ok(_) => {}
-    }
-    match docker(&["image", "inspect", image]) {
-        Ok(status) if status.success() => Ok(()),
-        _ => Err(format!(
-            "image {image} is missing: build it with `cargo xtask images` (no registry is used)"
-        )),
-    }
 }
 
 /// A container request for one of the project's images: labelled, ports published on

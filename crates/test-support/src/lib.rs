@@ -8,11 +8,10 @@
 //! the test.
 
 mod containers;
-mod images;
 mod postgres;
 mod s3;
 
-pub use containers::{check_docker, session_label};
-pub use images::{ImageCatalog, catalog};
+pub use containers::session_label;
+pub use local_stack::{ImageCatalog, catalog, check_docker};
 pub use postgres::{TestDatabase, fresh_database};
 pub use s3::{S3Server, TestBucket, fresh_bucket, s3_server};

@@ -9,7 +9,7 @@ use testcontainers::core::WaitFor;
 use tokio::sync::OnceCell;
 
 use crate::containers::{self, ContainerSpec};
-use crate::images::catalog;
+use local_stack::catalog;
 
 /// Password of the `postgres` user in the test server.
 const PASSWORD: &str = "test-password";

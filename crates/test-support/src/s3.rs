@@ -8,7 +8,7 @@ use testcontainers::core::WaitFor;
 use tokio::sync::OnceCell;
 
 use crate::containers::{self, ContainerSpec};
-use crate::images::catalog;
+use local_stack::catalog;
 
 /// How long s3-local may take to answer its health endpoint.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(20);

@@ -48,6 +48,7 @@ pub struct LocalStack {
     /// The s3-local endpoint.
     pub s3_endpoint: String,
     containers: Vec<ContainerAsync<GenericImage>>,
+    detached: bool,
 }
 
 impl LocalStack {
@@ -63,6 +64,7 @@ impl LocalStack {
             s3_endpoint: String::new(),
             stack_id,
             containers: Vec::new(),
+            detached: false,
         };
         match stack.start_all(options).await {
             Ok(()) => Ok(stack),
@@ -220,18 +222,14 @@ impl LocalStack {
     /// Leaves the containers running after this process ends (`cargo xtask local up`);
     /// `cargo xtask local down` removes them by label.
     pub fn detach(mut self) {
-        for container in self.containers.drain(..) {
-            // Dropping would remove the container.
-            std::mem::forget(container);
-        }
+        self.detached = true;
     }
 
     /// Removes every container of the stack, also those started outside this process.
-    pub async fn down(mut self) {
-        for container in self.containers.drain(..).rev() {
-            let _ = container.rm().await;
-        }
-        let _ = crate::docker::remove_labelled(&format!("{STACK_LABEL}={}", self.stack_id));
+    pub async fn down(self) {
+        // Removal is synchronous, in `Drop`, so that a panicking test or an early return
+        // tears the stack down as surely as a call to `down`.
+        drop(self);
     }
 
     /// The lines `cargo xtask local up` prints for `eval`/`source`.
@@ -268,6 +266,22 @@ async fn wait_healthy(url: &str) -> anyhow::Result<()> {
                 bail!("{url} was not healthy within {HEALTH_TIMEOUT:?}")
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let containers = std::mem::take(&mut self.containers);
+        if !self.detached
+            && let Err(err) =
+                crate::docker::remove_labelled(&format!("{STACK_LABEL}={}", self.stack_id))
+        {
+            eprintln!("local stack {}: {err:#}", self.stack_id);
+        }
+        // Removed above (or kept on purpose): their own drop would try again.
+        for container in containers {
+            std::mem::forget(container);
         }
     }
 }

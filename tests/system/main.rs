@@ -1,0 +1,6 @@
+//! The system through its scripts: the Fish master script against the real local stack
+//! (Postgres, s3-local and the orchestrator in the containers `cargo xtask images` built),
+//! with a scripted runner speaking the task API where a test needs failures on cue.
+
+mod harness;
+mod master;

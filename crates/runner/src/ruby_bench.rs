@@ -50,7 +50,9 @@ impl RubyBenchSource {
         Self::load(dir.to_owned(), commit)
     }
 
-    /// Fetches `commit` of `url` into `cache_dir` once per host, then uses it.
+    /// Fetches `url` into `cache_dir` once per host and checks out `commit` (a full or
+    /// abbreviated hash on the default branch's history), then uses it. The full hash is
+    /// what `meta.json` records.
     pub fn fetch(url: &str, commit: &str, cache_dir: &Path) -> anyhow::Result<Self> {
         let dir = cache_dir.join(format!("ruby-bench-{commit}"));
         let complete = dir.join(".rcb-fetched");
@@ -62,11 +64,16 @@ impl RubyBenchSource {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
             git(&dir, &["init", "--quiet"])?;
-            git(&dir, &["fetch", "--quiet", "--depth", "1", url, commit])?;
-            git(&dir, &["checkout", "--quiet", "FETCH_HEAD"])?;
+            // The whole default branch, not `--depth 1 <sha>`: an abbreviated hash cannot be
+            // fetched by name, and servers may refuse unadvertised objects.
+            git(&dir, &["fetch", "--quiet", url])?;
+            git(&dir, &["checkout", "--quiet", "--detach", commit]).with_context(|| {
+                format!("commit {commit} is not on the default branch of {url}")
+            })?;
             std::fs::write(&complete, commit)?;
         }
-        Self::load(dir, Some(commit.to_owned()))
+        let full = git(&dir, &["rev-parse", "HEAD"])?;
+        Self::load(dir, Some(full))
     }
 
     fn load(dir: PathBuf, commit: Option<String>) -> anyhow::Result<Self> {

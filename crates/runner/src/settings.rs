@@ -58,12 +58,9 @@ pub struct RunnerSettings {
         default_value = "https://github.com/ruby/ruby-bench.git"
     )]
     pub ruby_bench_git_url: String,
-    /// Pinned ruby-bench commit to check out.
-    #[arg(
-        long,
-        env = "RUBY_BENCH_COMMIT",
-        default_value = "09b76c8b0f94c8182080cdae01e95151f0e22dd9"
-    )]
+    /// Pinned ruby-bench commit to check out (full or abbreviated). The default is the
+    /// commit whose output formats the site builder and ruby-bench-mini follow.
+    #[arg(long, env = "RUBY_BENCH_COMMIT", default_value = "09b76c8")]
     pub ruby_bench_commit: String,
     /// A local ruby-bench directory to use instead of the git checkout (tests, offline hosts).
     #[arg(long, env = "RUBY_BENCH_DIR")]

@@ -4,4 +4,5 @@
 
 mod harness;
 mod metadata;
+mod source;
 mod tasks;

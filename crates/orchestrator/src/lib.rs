@@ -3,7 +3,9 @@
 //!
 //! - [`router::create_app`] builds the HTTP app that the binary serves and the tests call.
 //! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
-//! - [`serve`] is the whole binary: migrations, the S3 presigner, the listener.
+//! - [`jobs`] holds the background work (heartbeat timeouts, the archive builder),
+//!   [`lifecycle`] the run changes that more than one caller makes (ending a run early).
+//! - [`serve`] is the whole binary: migrations, the S3 clients, background jobs, the listener.
 
 #![warn(missing_docs)]
 
@@ -11,6 +13,8 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod jobs;
+pub mod lifecycle;
 pub mod router;
 pub mod routes;
 pub mod s3;
@@ -23,9 +27,10 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+use tokio_util::task::TaskTracker;
 
 pub use router::create_app;
-pub use s3::Presigner;
+pub use s3::{Presigner, Storage};
 pub use settings::{Secret, Settings};
 
 /// The schema migrations, applied at start (forward-only).
@@ -44,6 +49,10 @@ pub struct AppState {
     pub db: PgPool,
     /// Signs upload and download URLs.
     pub presigner: Presigner,
+    /// The orchestrator's own access to the bucket (the archive builder).
+    pub storage: Storage,
+    /// Background jobs started by requests (archive builds), so that they can be awaited.
+    pub jobs: TaskTracker,
     /// Settings the handlers read.
     pub config: Arc<AppConfig>,
 }
@@ -58,17 +67,32 @@ pub struct AppConfig {
 }
 
 impl AppState {
-    /// State from its parts.
+    /// State from its parts. The bucket is read and written through the presigner's client
+    /// until [`AppState::with_storage`] says otherwise.
     pub fn new(db: PgPool, presigner: Presigner, config: AppConfig) -> Self {
+        let storage = Storage {
+            client: presigner.client().clone(),
+            bucket: presigner.bucket().to_owned(),
+        };
         Self {
             db,
             presigner,
+            storage,
+            jobs: TaskTracker::new(),
             config: Arc::new(config),
         }
     }
+
+    /// The same state, reading and writing the bucket through `storage`.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
 }
 
-/// Connects to the database, applies migrations and serves the API until SIGINT or SIGTERM.
+/// Connects to the database, applies migrations, resumes an interrupted archive build, starts
+/// the periodic checks (heartbeat timeouts, archive builds) and serves the API until SIGINT or
+/// SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = connect_database(settings.database_url.expose()).await?;
     MIGRATOR
@@ -78,6 +102,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let presigner =
         Presigner::from_settings(&settings.s3, Duration::from_secs(settings.presign_ttl_secs))
             .await;
+    let storage = Storage::from_settings(&settings.s3).await;
     let state = AppState::new(
         db,
         presigner,
@@ -85,15 +110,34 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             api_key: settings.api_key.clone(),
             claim_retry_after_secs: settings.claim_retry_after_secs,
         },
-    );
+    )
+    .with_storage(storage);
+
+    let resume_state = state.clone();
+    state.jobs.spawn(async move {
+        if let Err(err) = jobs::resume_archive_builds(&resume_state).await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "resuming the archive build failed; the next check tries again"
+            );
+        }
+    });
+    let checks = tokio::spawn(jobs::run_periodic_checks(
+        state.clone(),
+        Duration::from_secs(settings.heartbeat_check_interval_secs),
+        Duration::from_secs(settings.heartbeat_timeout_secs),
+    ));
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen_addr))?;
     tracing::info!(address = %settings.listen_addr, "orchestrator listening");
-    axum::serve(listener, create_app(state))
+    let served = axum::serve(listener, create_app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the server failed")
+        .context("the server failed");
+    // An archive build cut short here is taken up again at the next start.
+    checks.abort();
+    served
 }
 
 /// Connects to Postgres, retrying for a while: in the local stack and on the orchestrator host

@@ -15,6 +15,7 @@ pub fn create_app(state: AppState) -> Router {
     let api = Router::new()
         .route("/run/start", post(run::start_run))
         .route("/run", get(run::get_run))
+        .route("/run/stop", post(run::stop_run))
         .route("/tasks/claim", post(claim::claim_task))
         .route("/tasks/{id}/heartbeat", post(tasks::record_heartbeat))
         .route("/tasks/{id}/complete", post(tasks::complete_task))

@@ -34,28 +34,13 @@ impl Presigner {
     /// A presigner for the settings' bucket and public endpoint, with credentials and region
     /// from the AWS default chain.
     pub async fn from_settings(settings: &S3Settings, ttl: Duration) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        match (&settings.aws_region, settings.presign_endpoint()) {
-            (Some(region), _) => loader = loader.region(Region::new(region.clone())),
-            // An S3-compatible server does not care about the region; asking the chain would
-            // end in the instance metadata service, which only answers inside AWS.
-            (None, Some(_)) => loader = loader.region(Region::new(FALLBACK_REGION)),
-            (None, None) => {}
-        }
-        let shared = loader.load().await;
-        let mut config = aws_sdk_s3::config::Builder::from(&shared);
-        if shared.region().is_none() {
-            config = config.region(Region::new(FALLBACK_REGION));
-        }
-        if let Some(endpoint) = settings.presign_endpoint() {
-            // S3-compatible servers such as s3-local serve buckets as paths, not host names.
-            config = config.endpoint_url(endpoint).force_path_style(true);
-        }
-        Self::new(
-            aws_sdk_s3::Client::from_conf(config.build()),
-            &settings.s3_bucket,
-            ttl,
-        )
+        let client = client_for(settings, settings.presign_endpoint()).await;
+        Self::new(client, &settings.s3_bucket, ttl)
+    }
+
+    /// The client URLs are signed with.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
     }
 
     /// The bucket URLs point into.
@@ -92,4 +77,48 @@ impl Presigner {
     fn presigning_config(&self) -> anyhow::Result<PresigningConfig> {
         PresigningConfig::expires_in(self.ttl).context("invalid presigned URL lifetime")
     }
+}
+
+/// The orchestrator's own access to the bucket (the archive builder reads task uploads and
+/// writes run archives), through `S3_ENDPOINT_URL`: the address the orchestrator reaches, which
+/// may differ from the public one URLs are signed for.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The client.
+    pub client: aws_sdk_s3::Client,
+    /// The bucket.
+    pub bucket: String,
+}
+
+impl Storage {
+    /// Storage for the settings' bucket through `S3_ENDPOINT_URL` (AWS when unset).
+    pub async fn from_settings(settings: &S3Settings) -> Self {
+        Self {
+            client: client_for(settings, settings.s3_endpoint_url.as_deref()).await,
+            bucket: settings.s3_bucket.clone(),
+        }
+    }
+}
+
+/// A client for `endpoint` (AWS S3 when `None`), with credentials and region from the AWS
+/// default chain.
+async fn client_for(settings: &S3Settings, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match (&settings.aws_region, endpoint) {
+        (Some(region), _) => loader = loader.region(Region::new(region.clone())),
+        // An S3-compatible server does not care about the region; asking the chain would
+        // end in the instance metadata service, which only answers inside AWS.
+        (None, Some(_)) => loader = loader.region(Region::new(FALLBACK_REGION)),
+        (None, None) => {}
+    }
+    let shared = loader.load().await;
+    let mut config = aws_sdk_s3::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        config = config.region(Region::new(FALLBACK_REGION));
+    }
+    if let Some(endpoint) = endpoint {
+        // S3-compatible servers such as s3-local serve buckets as paths, not host names.
+        config = config.endpoint_url(endpoint).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(config.build())
 }

@@ -55,11 +55,11 @@ pub struct Settings {
 
     /// How long a claimed task may go without a heartbeat before it is marked failed, in
     /// seconds (by the database clock).
-    #[arg(long, env = "HEARTBEAT_TIMEOUT_SECS", default_value_t = DEFAULT_HEARTBEAT_TIMEOUT_SECS)]
+    #[arg(long, env = "HEARTBEAT_TIMEOUT_SECS", default_value_t = DEFAULT_HEARTBEAT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_timeout_secs: u64,
 
     /// How often to look for tasks whose heartbeats stopped, in seconds.
-    #[arg(long, env = "HEARTBEAT_CHECK_INTERVAL_SECS", default_value_t = DEFAULT_HEARTBEAT_CHECK_INTERVAL_SECS)]
+    #[arg(long, env = "HEARTBEAT_CHECK_INTERVAL_SECS", default_value_t = DEFAULT_HEARTBEAT_CHECK_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_check_interval_secs: u64,
 
     /// The `retry_after_seconds` of a claim answered with `wait`.

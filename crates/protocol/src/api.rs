@@ -356,6 +356,17 @@ impl TaskCounts {
     }
 }
 
+/// The 200 body of `POST /run/stop`: what ending the run early did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRunResponse {
+    /// The run that was stopped.
+    pub run_id: i64,
+    /// Pending tasks deleted.
+    pub tasks_deleted: u64,
+    /// Claimed tasks marked failed with `error_type: run_stopped`.
+    pub tasks_failed: u64,
+}
+
 /// The body of every 4xx (and 5xx) answer: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

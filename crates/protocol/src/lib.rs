@@ -22,8 +22,8 @@ pub mod validation;
 
 pub use api::{
     ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest, ErrorBody, FailRequest,
-    HeartbeatRequest, Phase, PresignedUrls, RunState, RunStatus, StartRunResponse, TaskCounts,
-    TaskStatus, TaskSummary,
+    HeartbeatRequest, Phase, PresignedUrls, RunState, RunStatus, StartRunResponse, StopRunResponse,
+    TaskCounts, TaskStatus, TaskSummary,
 };
 pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
 pub use meta::{ErrorInfo, TaskMeta};

@@ -165,3 +165,79 @@ pub async fn get_task_counts(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::
     }
     Ok(counts)
 }
+
+/// The running run, locked until the transaction ends, so that an early stop and other
+/// changes of the run happen one after the other.
+pub async fn get_running_run_for_update(
+    executor: impl PgExecutor<'_>,
+) -> sqlx::Result<Option<RunModel>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE state = 'running' FOR UPDATE"
+    ))
+    .fetch_optional(executor)
+    .await
+}
+
+/// Records that the run was ended early, by the database clock.
+pub async fn update_run_stopped(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET stopped_at = now() \
+         WHERE id = $1 AND state = 'running' AND stopped_at IS NULL",
+    )
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Claims the building of the run's archive: a compare-and-set from `none` (or a failed
+/// attempt) to `building`, only while the run is running and none of its tasks is pending or
+/// claimed. Of any number of callers at most one gets true, so a run has one builder.
+pub async fn update_run_archive_building(
+    executor: impl PgExecutor<'_>,
+    id: RunId,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET archive_state = 'building', archive_error = NULL \
+         WHERE id = $1 AND state = 'running' AND archive_state IN ('none', 'failed') \
+             AND NOT EXISTS ( \
+                 SELECT 1 FROM tasks WHERE run_id = $1 AND state IN ('pending', 'claimed'))",
+    )
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Records that building the archive failed; the next check tries again.
+pub async fn update_run_archive_failed(
+    executor: impl PgExecutor<'_>,
+    id: RunId,
+    error: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET archive_state = 'failed', archive_error = $2 \
+         WHERE id = $1 AND state = 'running' AND archive_state = 'building'",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Hands builds that a previous process left in `building` back to the builder. Only called at
+/// start: one orchestrator serves a run, so a `building` state at start belongs to a process
+/// that is gone.
+pub async fn update_runs_archive_retaken(
+    executor: impl PgExecutor<'_>,
+) -> sqlx::Result<Vec<RunId>> {
+    sqlx::query_scalar(
+        "UPDATE runs SET archive_state = 'none' \
+         WHERE state = 'running' AND archive_state = 'building' RETURNING id",
+    )
+    .fetch_all(executor)
+    .await
+}

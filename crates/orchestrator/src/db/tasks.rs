@@ -260,3 +260,126 @@ pub async fn update_task_failed(
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// A task at the version it was read, for a compare-and-set on `state` and `lock_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct TaskVersion {
+    /// The task id.
+    pub id: TaskId,
+    /// The version read.
+    pub lock_version: i32,
+}
+
+/// Claimed tasks (of any run) whose last heartbeat is at least `timeout_secs` old by the
+/// database clock.
+pub async fn get_silent_tasks(
+    executor: impl PgExecutor<'_>,
+    timeout_secs: f64,
+) -> sqlx::Result<Vec<TaskVersion>> {
+    sqlx::query_as(
+        "SELECT id, lock_version FROM tasks \
+         WHERE state = 'claimed' AND last_heartbeat_at <= now() - make_interval(secs => $1) \
+         ORDER BY id",
+    )
+    .bind(timeout_secs)
+    .fetch_all(executor)
+    .await
+}
+
+/// Fails a silent task for the orchestrator, only if it is still claimed at the version read
+/// and still silent: a task completed, failed or heartbeating in the meantime is left alone.
+pub async fn update_task_timed_out(
+    executor: impl PgExecutor<'_>,
+    task: TaskVersion,
+    timeout_secs: f64,
+    message: &str,
+) -> sqlx::Result<Option<TaskModel>> {
+    sqlx::query_as(concat!(
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
+             error_type = $4, error_message = $5, lock_version = lock_version + 1 \
+         WHERE id = $1 AND lock_version = $2 AND state = 'claimed' \
+             AND last_heartbeat_at <= now() - make_interval(secs => $3) \
+         RETURNING ",
+        task_columns!()
+    ))
+    .bind(task.id)
+    .bind(task.lock_version)
+    .bind(timeout_secs)
+    .bind(protocol::api::ERROR_TYPE_HEARTBEAT_TIMEOUT)
+    .bind(message)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Deletes the run's pending tasks (an early stop); returns how many.
+pub async fn delete_pending_tasks(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query("DELETE FROM tasks WHERE run_id = $1 AND state = 'pending'")
+        .bind(run_id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Fails the run's claimed tasks for the orchestrator with `error_type: run_stopped`; returns
+/// how many.
+pub async fn update_claimed_tasks_stopped(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+    message: &str,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
+             error_type = $2, error_message = $3, lock_version = lock_version + 1 \
+         WHERE run_id = $1 AND state = 'claimed'",
+    )
+    .bind(run_id)
+    .bind(protocol::api::ERROR_TYPE_RUN_STOPPED)
+    .bind(message)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// A finished task as the archive builder needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArchiveTaskModel {
+    /// The task id.
+    pub id: TaskId,
+    /// Its instance type (the folder name's first part).
+    pub instance_type: String,
+    /// Its run (the folder name's second part).
+    pub run: i32,
+    /// Completed or failed.
+    #[sqlx(try_from = "String")]
+    pub state: TaskStatus,
+    /// Why it failed, if it did.
+    pub error_type: Option<String>,
+    /// What went wrong, if it failed.
+    pub error_message: Option<String>,
+    /// When it finished.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// Up to `limit` finished tasks of a run with ids above `after`, by id: the archive builder
+/// pages through a run, so its memory does not grow with the number of tasks.
+pub async fn get_finished_tasks_page(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+    after: TaskId,
+    limit: i64,
+) -> sqlx::Result<Vec<ArchiveTaskModel>> {
+    sqlx::query_as(
+        "SELECT id, instance_type, run, state, error_type, error_message, \
+             coalesce(completed_at, failed_at) AS finished_at \
+         FROM tasks WHERE run_id = $1 AND id > $2 AND state IN ('completed', 'failed') \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(run_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}

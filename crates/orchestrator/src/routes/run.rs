@@ -1,15 +1,16 @@
-//! `POST /run/start` and `GET /run`.
+//! `POST /run/start`, `GET /run` and `POST /run/stop`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use protocol::{RunConfig, RunStatus, StartRunResponse, TaskSummary};
+use protocol::{RunConfig, RunStatus, StartRunResponse, StopRunResponse, TaskSummary};
 
 use crate::AppState;
 use crate::db::runs::{self, ArchiveState};
 use crate::db::{RunId, is_unique_violation, tasks};
 use crate::error::{AppError, AppResult, bad_request, conflict, not_found};
 use crate::extract::JsonBody;
+use crate::lifecycle;
 
 /// The most tasks one run may have; a bigger run is a typo in `runs_per_instance_type`.
 pub const MAX_TASKS_PER_RUN: usize = 100_000;
@@ -99,6 +100,11 @@ pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>
         tasks: counts,
         gzip_url,
     }))
+}
+
+/// Ends the running run early; see [`lifecycle::stop_run`]. Any request body is ignored.
+pub async fn stop_run(State(state): State<AppState>) -> AppResult<Json<StopRunResponse>> {
+    lifecycle::stop_run(&state).await.map(Json)
 }
 
 /// The 404 of endpoints that need a run when none was ever started.

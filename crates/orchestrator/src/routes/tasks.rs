@@ -16,6 +16,7 @@ use crate::db::TaskId;
 use crate::db::tasks::{self, FAILED_BY_ORCHESTRATOR, FAILED_BY_RUNNER, TaskModel};
 use crate::error::{AppError, AppResult, bad_request, conflict, not_found};
 use crate::extract::{JsonBody, TaskIdParam};
+use crate::jobs::archive;
 
 /// Records the holder's progress; `finished` and `error` are recorded but change nothing.
 pub async fn record_heartbeat(
@@ -48,6 +49,7 @@ pub async fn complete_task(
     }
     if tasks::update_task_completed(&state.db, id, &request.runner_id, &issued).await? {
         tracing::info!(task_id = %id, runner_id = request.runner_id, "task completed");
+        archive::spawn_build_if_finished(&state, task.run_id);
         return Ok(StatusCode::OK);
     }
     // Nothing changed: either this is a retry of a call that already succeeded, or the runner
@@ -82,6 +84,7 @@ pub async fn fail_task(
             error_type = request.error_type,
             "task failed"
         );
+        archive::spawn_build_if_finished(&state, task.run_id);
         return Ok(StatusCode::OK);
     }
     let task = get_task(&state, id).await?;

@@ -248,3 +248,114 @@ pub fn redact_urls(value: &mut Value, app: &TestApp) {
         _ => {}
     }
 }
+
+impl TestApp {
+    /// Waits for the background jobs that requests started (archive builds) to end.
+    pub async fn wait_for_jobs(&self) {
+        let jobs = &self.state.jobs;
+        jobs.close();
+        tokio::time::timeout(Duration::from_secs(60), jobs.wait())
+            .await
+            .expect("background jobs ended within a minute");
+        jobs.reopen();
+    }
+
+    /// Sets a task's last heartbeat `seconds` before now, by the database clock.
+    pub async fn age_heartbeat(&self, id: i64, seconds: i64) {
+        sqlx::query(
+            "UPDATE tasks SET last_heartbeat_at = now() - make_interval(secs => $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(seconds as f64)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
+    /// The run's `results.tar.gz`, downloaded through the `gzip_url` of `GET /run`.
+    pub async fn download_archive(&self) -> Archive {
+        let body = self.get("/run").await.json();
+        assert_eq!(body["status"], "complete", "{body}");
+        let url = body["gzip_url"].as_str().expect("a gzip_url").to_owned();
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        Archive::read(&response.bytes().await.unwrap())
+    }
+}
+
+/// PUTs `body` to a presigned URL, as a runner uploads its archive.
+pub async fn upload(url: &str, body: Vec<u8>) {
+    let response = reqwest::Client::new()
+        .put(url)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "upload to {url}"
+    );
+}
+
+/// A flat `.tar.gz` of `(name, content)` files, as a runner packs `result.tar.gz`.
+pub fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(encoder);
+    for (name, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_733_945_123);
+        builder.append_data(&mut header, name, *content).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// The entries of a downloaded run archive.
+#[derive(Debug)]
+pub struct Archive {
+    /// Directories, in archive order.
+    pub dirs: Vec<String>,
+    /// Files and their contents, by path.
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+impl Archive {
+    /// Reads a `.tar.gz` whole.
+    pub fn read(bytes: &[u8]) -> Self {
+        use std::io::Read;
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+        let mut dirs = Vec::new();
+        let mut files = std::collections::BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if entry.header().entry_type().is_dir() {
+                dirs.push(path.trim_end_matches('/').to_owned());
+            } else {
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).unwrap();
+                assert!(
+                    files.insert(path.clone(), content).is_none(),
+                    "{path} twice"
+                );
+            }
+        }
+        Self { dirs, files }
+    }
+
+    /// The paths of every file.
+    pub fn paths(&self) -> Vec<&str> {
+        self.files.keys().map(String::as_str).collect()
+    }
+
+    /// A file's content as JSON.
+    pub fn json(&self, path: &str) -> Value {
+        let content = self
+            .files
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} not in {:?}", self.paths()));
+        serde_json::from_slice(content).unwrap()
+    }
+}

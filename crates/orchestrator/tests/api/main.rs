@@ -2,12 +2,15 @@
 //! real s3-local, plus the tests that need real TCP (concurrent claimers) or the database layer
 //! directly (compare-and-set interleaving).
 
+mod archive;
 mod auth;
 mod bad_input;
 mod claim;
 mod concurrency;
 mod harness;
+mod heartbeat_timeout;
 mod presign;
 mod run;
 mod serve;
+mod stop;
 mod tasks;

@@ -28,6 +28,10 @@ async fn serve_applies_migrations_and_answers() {
         "unused",
         "--s3-endpoint-url",
         "http://127.0.0.1:9",
+        "--heartbeat-timeout-secs",
+        "1",
+        "--heartbeat-check-interval-secs",
+        "1",
     ])
     .unwrap();
     let server = tokio::spawn(orchestrator::serve(settings));
@@ -63,6 +67,37 @@ async fn serve_applies_migrations_and_answers() {
     assert_eq!(
         body["tasks"],
         json!({"total": 4, "pending": 4, "claimed": 0, "completed": 0, "failed": 0})
+    );
+
+    // The heartbeat checker that `serve` spawns fails a claimed task that goes silent.
+    // Claimed in the database: a claim over HTTP would need AWS credentials to presign.
+    sqlx::query(
+        "UPDATE tasks SET state = 'claimed', runner_id = 'r', claimed_at = now(), \
+         last_heartbeat_at = now(), lock_version = 1 WHERE id = (SELECT min(id) FROM tasks)",
+    )
+    .execute(&database.pool().await)
+    .await
+    .unwrap();
+    let mut failed = false;
+    for _ in 0..100 {
+        let body: serde_json::Value = client
+            .get(format!("{base}/run"))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["tasks"]["failed"] == 1 {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        failed,
+        "the silent task was not failed by the periodic check"
     );
     server.abort();
 }

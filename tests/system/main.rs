@@ -4,3 +4,5 @@
 
 mod harness;
 mod master;
+mod runs;
+mod scripted_runner;

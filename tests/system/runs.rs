@@ -1,0 +1,158 @@
+//! `fish/master.fish` following a run to its results: downloads, unpacking, exit codes.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::harness::*;
+use crate::scripted_runner::ScriptedRunner;
+
+/// The folders under `results/<run-id>/`, with their files.
+fn unpacked(run_dir: &Path) -> Vec<(String, Vec<String>)> {
+    let mut folders: Vec<(String, Vec<String>)> = std::fs::read_dir(run_dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", run_dir.display()))
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let mut files: Vec<String> = std::fs::read_dir(entry.path())
+                .unwrap()
+                .map(|file| file.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            (entry.file_name().to_string_lossy().into_owned(), files)
+        })
+        .collect();
+    folders.sort();
+    folders
+}
+
+const RESULT_FILES: [&str; 5] = [
+    "meta.json",
+    "output.txt",
+    "ruby-bench.csv",
+    "ruby-bench.json",
+    "ruby-bench.txt",
+];
+
+#[tokio::test]
+async fn a_finished_run_is_downloaded_into_results_and_exits_0() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["one", "two"] }),
+    );
+    let master = master_attached(&stack, &config, &results);
+
+    let runner = ScriptedRunner::new(&stack);
+    let run = runner.wait_for_run().await;
+    for instance_type in ["one", "two"] {
+        let (task, urls) = runner.claim(instance_type).await;
+        runner.complete(&task, &urls).await;
+    }
+
+    let output = master.await.unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("[100%] 2/2 done · 0 running · 0 failed"),
+        "{stderr}"
+    );
+    let expected: Vec<(String, Vec<String>)> = ["one-1", "two-1"]
+        .into_iter()
+        .map(|folder| (folder.to_owned(), RESULT_FILES.map(str::to_owned).to_vec()))
+        .collect();
+    assert_eq!(unpacked(&results.join(run.run_id.to_string())), expected);
+    let leftovers: Vec<_> = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only the run's folder, no partial download: {leftovers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_with_a_failed_task_exits_2_with_the_others_unpacked() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 3, "local": ["mixed"] }),
+    );
+    let master = master_attached(&stack, &config, &results);
+
+    let runner = ScriptedRunner::new(&stack);
+    let run = runner.wait_for_run().await;
+    let (first, urls) = runner.claim("mixed").await;
+    runner.complete(&first, &urls).await;
+    let (second, urls) = runner.claim("mixed").await;
+    runner.fail(&second, &urls).await;
+    let (third, urls) = runner.claim("mixed").await;
+    runner.complete(&third, &urls).await;
+
+    let output = master.await.unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 completed, 1 failed"), "{stderr}");
+    let folders = unpacked(&results.join(run.run_id.to_string()));
+    assert_eq!(folders.len(), 3, "{folders:?}");
+    assert_eq!(
+        folders[0],
+        (
+            "mixed-1".to_owned(),
+            RESULT_FILES.map(str::to_owned).to_vec()
+        )
+    );
+    assert!(
+        folders[1].0 == "mixed-2" && folders[1].1.contains(&"error.json".to_owned()),
+        "{folders:?}"
+    );
+    assert_eq!(
+        folders[2],
+        (
+            "mixed-3".to_owned(),
+            RESULT_FILES.map(str::to_owned).to_vec()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_run_ended_early_exits_2() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 3, "local": ["stopped"] }),
+    );
+    let master = master_attached(&stack, &config, &results);
+
+    let runner = ScriptedRunner::new(&stack);
+    let run = runner.wait_for_run().await;
+    let (first, urls) = runner.claim("stopped").await;
+    runner.complete(&first, &urls).await;
+    // One task still held by its runner, one never claimed.
+    let _held = runner.claim("stopped").await;
+    runner.stop_run().await;
+
+    let output = master.await.unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ended early"), "{stderr}");
+    let folders = unpacked(&results.join(run.run_id.to_string()));
+    let names: Vec<&str> = folders.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["stopped-1", "stopped-2"],
+        "the pending task left nothing; the held one failed"
+    );
+    assert_eq!(folders[0].1, RESULT_FILES.map(str::to_owned).to_vec());
+    assert!(
+        folders[1].1.contains(&"error.json".to_owned()),
+        "{folders:?}"
+    );
+}

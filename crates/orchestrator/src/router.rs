@@ -1,25 +1,26 @@
 //! Every route of the orchestrator, in one place.
+//!
+//! Routes are registered through [`Routes`], which records each method and path, so that
+//! [`endpoints`] lists exactly what the router serves (the test of `openapi.json` compares the
+//! two).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::AppState;
 use crate::auth::require_api_key;
 use crate::extract::MAX_BODY_BYTES;
-use crate::routes::{claim, health, route_not_found, run, tasks, wrong_method};
+use crate::routes::{claim, health, openapi, route_not_found, run, tasks, wrong_method};
 
-/// The orchestrator's HTTP app: the API behind bearer authentication, and `GET /health`.
+/// The orchestrator's HTTP app: the API behind bearer authentication, `GET /health` and
+/// `GET /openapi.json`.
 pub fn create_app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/run/start", post(run::start_run))
-        .route("/run", get(run::get_run))
-        .route("/run/stop", post(run::stop_run))
-        .route("/tasks/claim", post(claim::claim_task))
-        .route("/tasks/{id}/heartbeat", post(tasks::record_heartbeat))
-        .route("/tasks/{id}/complete", post(tasks::complete_task))
-        .route("/tasks/{id}/fail", post(tasks::fail_task))
+    let api = api_routes()
+        .router
         // A route layer runs before the handler's extractors, so authentication (401) is
         // checked before the body (400, 413).
         .route_layer(middleware::from_fn_with_state(
@@ -28,9 +29,58 @@ pub fn create_app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(api)
-        .route("/health", get(health::get_health))
+        .merge(public_routes().router)
         .fallback(route_not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Every method and path the app serves.
+pub fn endpoints() -> Vec<(Method, &'static str)> {
+    let mut endpoints = api_routes().endpoints;
+    endpoints.extend(public_routes().endpoints);
+    endpoints
+}
+
+/// The endpoints that need `Authorization: Bearer <API_KEY>`.
+fn api_routes() -> Routes {
+    Routes::default()
+        .post("/run/start", run::start_run)
+        .get("/run", run::get_run)
+        .post("/run/stop", run::stop_run)
+        .post("/tasks/claim", claim::claim_task)
+        .post("/tasks/{id}/heartbeat", tasks::record_heartbeat)
+        .post("/tasks/{id}/complete", tasks::complete_task)
+        .post("/tasks/{id}/fail", tasks::fail_task)
+}
+
+/// The endpoints anyone may call.
+fn public_routes() -> Routes {
+    Routes::default()
+        .get("/health", health::get_health)
+        .get("/openapi.json", openapi::get_openapi)
+}
+
+/// A router that remembers what it routes.
+#[derive(Default)]
+struct Routes {
+    router: Router<AppState>,
+    endpoints: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.route(Method::GET, path, get(handler))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.route(Method::POST, path, post(handler))
+    }
+
+    fn route(mut self, method: Method, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, route);
+        self.endpoints.push((method, path));
+        self
+    }
 }

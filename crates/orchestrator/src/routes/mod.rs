@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod health;
+pub mod openapi;
 pub mod run;
 pub mod tasks;
 

@@ -9,6 +9,7 @@ mod claim;
 mod concurrency;
 mod harness;
 mod heartbeat_timeout;
+mod openapi;
 mod presign;
 mod run;
 mod serve;

@@ -6,7 +6,7 @@ use anyhow::bail;
 use xshell::{Shell, cmd};
 
 use crate::images::Description;
-use crate::{images, nix, setup, sweep, terraform};
+use crate::{e2e, images, local, nix, setup, sweep, terraform};
 
 /// Set up what this machine lacks, build the images, run every check and test, then
 /// remove everything the project left in Docker (and fail if anything was left).
@@ -35,26 +35,44 @@ impl Test {
             }
             .run(sh)
         })?;
-        let tests = steps
-            .run("cargo test", || {
+        // The suites run whatever the others' outcome, so one run reports every failure.
+        let outcomes = [
+            steps.run("cargo test", || {
                 Ok(cmd!(sh, "cargo test --workspace --no-fail-fast").run()?)
-            })
-            .and_then(|()| {
-                steps.run("ruby-bench-mini tests", || {
-                    Ok(cmd!(sh, "ruby fixtures/ruby-bench-mini/test/format_test.rb").run()?)
-                })
-            });
-        let clippy = tests.is_ok().then(|| {
+            }),
+            steps.run("ruby-bench-mini tests", || {
+                Ok(cmd!(sh, "ruby fixtures/ruby-bench-mini/test/format_test.rb").run()?)
+            }),
+            steps.run("e2e-local", || {
+                let scratch = sh.create_temp_dir()?;
+                e2e::E2eLocal {
+                    config: "fixtures/run.local.json".into(),
+                    ruby_bench: local::DEFAULT_RUBY_BENCH.into(),
+                    results: scratch.path().join("results"),
+                    site: scratch.path().join("public"),
+                }
+                .run(sh)
+            }),
             steps.run("cargo clippy", || {
                 Ok(cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?)
-            })
-        });
+            }),
+        ];
         let leftovers = sweep::sweep_project_resources(sh, &description);
 
         steps.print_summary();
         eprintln!("xtask test: {:.0}s in all", started.elapsed().as_secs_f64());
-        tests?;
-        clippy.transpose()?;
+        let failed: Vec<String> = outcomes
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|err| format!("{err:#}"))
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "{} step(s) failed:\n  {}",
+                failed.len(),
+                failed.join("\n  ")
+            );
+        }
         let leftovers = leftovers?;
         if !leftovers.is_empty() {
             bail!(

@@ -23,12 +23,31 @@ function usage
 end
 
 function die
+    # A command cut short by Ctrl-C fails too: say what Ctrl-C means instead.
+    stop_if_interrupted
     echo "$script_name: $argv" >&2
     exit 1
 end
 
 function log
     echo "$script_name: $argv" >&2
+end
+
+# Fish ignores `exit` inside a signal handler: the handler only takes note, and the script
+# stops at the next check (every poll, every retry, and in `die`).
+function on_interrupt --on-signal SIGINT
+    set -g interrupted 1
+end
+
+function stop_if_interrupted
+    set -q interrupted; or return 0
+    echo >&2
+    log "interrupted; the run goes on without this script"
+    if test -n "$orchestrator_url"
+        log "follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume"
+    end
+    test -n "$teardown_hint"; and log $teardown_hint
+    exit 130
 end
 
 argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help -- $argv
@@ -114,14 +133,6 @@ function error_of --argument-names body
     echo $body | jq -r '.error // empty' 2>/dev/null
 end
 
-function on_interrupt --on-signal SIGINT
-    echo >&2
-    log "interrupted; the run goes on without this script"
-    log "follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume"
-    test -n "$teardown_hint"; and log $teardown_hint
-    exit 130
-end
-
 # --- start the run --------------------------------------------------------------------
 if set -q _flag_resume
     api GET /run; or die "cannot reach the orchestrator at $orchestrator_url"
@@ -138,6 +149,7 @@ else
             break
         end
         sleep 2
+        stop_if_interrupted
     end
     test $started = 1; or die "cannot reach the orchestrator at $orchestrator_url"
     switch $http_status
@@ -162,6 +174,7 @@ set -g failed 0
 set -l failures 0
 set -l last_line ""
 while true
+    stop_if_interrupted
     if not api GET /run; or test "$http_status" -ge 500
         set failures (math $failures + 1)
         test $failures -ge 30; and die "the orchestrator at $orchestrator_url stopped answering"

@@ -156,3 +156,68 @@ async fn a_run_ended_early_exits_2() {
         "{folders:?}"
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_says_how_to_follow_the_run_again() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["slow"] }),
+    );
+    let child = tokio::process::Command::new("fish")
+        .arg(project_root().join("fish/master.fish"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--orchestrator-url",
+            &stack.orchestrator_url,
+        ])
+        .args([
+            "--api-key",
+            &stack.api_key,
+            "--results-dir",
+            dir.path().join("results").to_str().unwrap(),
+        ])
+        .args(["--poll-secs", "1"])
+        .current_dir(project_root())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    ScriptedRunner::new(&stack).wait_for_run().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let output = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the master script ends on Ctrl-C")
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("the run goes on without this script"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("--orchestrator-url {}", stack.orchestrator_url))
+            && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    // The run itself is untouched.
+    assert_eq!(
+        ScriptedRunner::new(&stack)
+            .wait_for_run()
+            .await
+            .tasks
+            .pending,
+        1
+    );
+}

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
+mod bench;
 mod e2e;
 mod images;
 mod local;
@@ -35,6 +36,8 @@ enum Command {
     Local(local::Local),
     /// A whole benchmark run on the local provider: stack, master script, results, website.
     E2eLocal(e2e::E2eLocal),
+    /// Benchmarks of the orchestrator: `bench claims`, `bench archive` (release profile).
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Site(cmd) => cmd.run(&sh),
         Command::Local(cmd) => cmd.run(&sh),
         Command::E2eLocal(cmd) => cmd.run(&sh),
+        Command::Bench(cmd) => cmd.run(&sh),
     }
 }
 

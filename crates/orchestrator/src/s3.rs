@@ -1,5 +1,6 @@
-//! Presigned S3 URLs: per task and per object key, signed for the endpoint runners and the
-//! master script reach (`S3_PUBLIC_ENDPOINT_URL`).
+//! S3: presigned URLs, per task and per object key, signed for the endpoint runners and the
+//! master script reach (`S3_PUBLIC_ENDPOINT_URL`); and [`Storage`], the orchestrator's own
+//! access to the bucket through `S3_ENDPOINT_URL`.
 
 use std::time::Duration;
 

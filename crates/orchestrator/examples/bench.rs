@@ -230,9 +230,7 @@ async fn bench_claims(tasks: u32, claimers: &[usize], rounds: usize) -> anyhow::
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    println!(
-        "claims: {tasks} tasks per round, {rounds} rounds per concurrency, HTTP on 127.0.0.1"
-    );
+    println!("claims: {tasks} tasks per round, {rounds} rounds per concurrency, HTTP on 127.0.0.1");
     println!();
     println!(
         "| claimers | claim | claims/s (median) | p50 ms | p99 ms | waits | double assignments |"
@@ -253,9 +251,14 @@ async fn bench_claims(tasks: u32, claimers: &[usize], rounds: usize) -> anyhow::
             for path in order {
                 run_id += 1;
                 start_run(&client, &base, run_id, tasks).await?;
-                let measured =
-                    claim_all(&client, &format!("{base}{path}"), concurrency, &state.db, run_id)
-                        .await?;
+                let measured = claim_all(
+                    &client,
+                    &format!("{base}{path}"),
+                    concurrency,
+                    &state.db,
+                    run_id,
+                )
+                .await?;
                 ensure!(
                     measured.assigned == tasks as usize,
                     "{path} assigned {} of {tasks} tasks",
@@ -479,7 +482,12 @@ async fn bench_archive(results: u32, kib: usize, rounds: usize) -> anyhow::Resul
                 .bind(run_id)
                 .execute(&pool)
                 .await?;
-                builder.push(run_worker(&database.url, &bucket.server, &bucket.name, run_id)?);
+                builder.push(run_worker(
+                    &database.url,
+                    &bucket.server,
+                    &bucket.name,
+                    run_id,
+                )?);
             } else {
                 tar.push(run_tar(&files, &scratch.join("tar-out.tar.gz"))?);
             }
@@ -487,9 +495,7 @@ async fn bench_archive(results: u32, kib: usize, rounds: usize) -> anyhow::Resul
     }
 
     println!();
-    println!(
-        "| build | runs | median s | input MiB/s | peak RSS MiB | output MiB |"
-    );
+    println!("| build | runs | median s | input MiB/s | peak RSS MiB | output MiB |");
     println!("|---|---|---|---|---|---|");
     let mut medians = Vec::new();
     for (name, measured) in [

@@ -8,6 +8,8 @@
 
 set -g script_name master.fish
 set -g project_root (path resolve (status dirname)/..)
+# The cloud path (aws, azure): functions only.
+source $project_root/fish/cloud.fish
 
 function usage
     echo "usage: fish/master.fish --config FILE [options]
@@ -20,12 +22,14 @@ function usage
   --results-dir DIR        where results/<run-id>/ goes (default: results)
   --poll-secs N            seconds between status polls (default: 10)
   -h, --help               this help"
+    cloud_usage
 end
 
 function die
     # A command cut short by Ctrl-C fails too: say what Ctrl-C means instead.
     stop_if_interrupted
     echo "$script_name: $argv" >&2
+    set -q die_hint; and echo "$script_name: $die_hint" >&2
     exit 1
 end
 
@@ -50,7 +54,9 @@ function stop_if_interrupted
     exit 130
 end
 
-argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help -- $argv
+argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help \
+    aws-region= azure-region= allowed-ssh-cidr= domain= route53-zone-id= allow-plain-http ruby-bench-commit= \
+    runner-tarball=+ prices= max-hours= yes keep -- $argv
 or begin
     usage >&2
     exit 1
@@ -91,6 +97,9 @@ set -q _flag_orchestrator_url; and set orchestrator_url $_flag_orchestrator_url
 set -g api_key $API_KEY
 set -q _flag_api_key; and set api_key $_flag_api_key
 set -g teardown_hint ""
+set -g cloud 0
+# Tries at POST /run/start, 2 s apart: a cloud orchestrator boots for minutes.
+set -g start_attempts 30
 
 # --- infrastructure -------------------------------------------------------------------
 set -g run_id (date +%s)
@@ -109,7 +118,14 @@ else if test "$providers" = local
     set api_key $API_KEY
     set teardown_hint "tear the local stack down with: cargo xtask local down"
 else
-    die "providers $providers need the cloud path, which is not built yet; use \"local\" or attach with --orchestrator-url"
+    contains local $providers
+    and die "\"local\" cannot share a run with cloud providers ($providers): run it on its own"
+    set cloud 1
+    # argparse's _flag_* variables are local to the top level; the functions need them.
+    for flag in (set -n | string match '_flag_*')
+        set -g $flag $$flag
+    end
+    cloud_up
 end
 test -n "$orchestrator_url"; or die "no orchestrator URL: pass --orchestrator-url or set ORCHESTRATOR_URL"
 test -n "$api_key"; or die "no API key: pass --api-key or set API_KEY"
@@ -142,9 +158,10 @@ if set -q _flag_resume
 else
     set -l body (echo $config | jq -c --argjson id $run_id '.run_id = $id')
     set -l started 0
-    # The orchestrator may still be starting: retry unreachable for a minute.
-    for attempt in (seq 30)
-        if api POST /run/start $body
+    # The orchestrator may still be starting: retry unreachable for a minute (15 in a cloud).
+    for attempt in (seq $start_attempts)
+        # 502 to 504: a proxy in front of an orchestrator still starting (the cloud's Caddy).
+        if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
             set started 1
             break
         end
@@ -234,7 +251,12 @@ mv $destination.partial $destination
 rm $archive
 
 log "results of run $run_id are in $destination: $completed completed, $failed failed"
-test -n "$teardown_hint"; and log $teardown_hint
+# A cloud run is destroyed once its results are safe (fish/cloud.fish: cloud_down).
+if test $cloud = 1
+    cloud_down; or exit 1
+else
+    test -n "$teardown_hint"; and log $teardown_hint
+end
 if test -n "$stopped_at"
     log "the run was ended early at $stopped_at"
     exit 2

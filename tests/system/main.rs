@@ -2,6 +2,7 @@
 //! (Postgres, s3-local and the orchestrator in the containers `cargo xtask images` built),
 //! with a scripted runner speaking the task API where a test needs failures on cue.
 
+mod cloud;
 mod harness;
 mod master;
 mod runs;

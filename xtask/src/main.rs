@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 mod bench;
+mod deploy;
 mod e2e;
 mod images;
 mod local;
@@ -38,6 +39,8 @@ enum Command {
     E2eLocal(e2e::E2eLocal),
     /// Benchmarks of the orchestrator: `bench claims`, `bench archive` (release profile).
     Bench(bench::Bench),
+    /// Build the images, then run the master script (fish/master.fish) on a run config.
+    Deploy(deploy::Deploy),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Local(cmd) => cmd.run(&sh),
         Command::E2eLocal(cmd) => cmd.run(&sh),
         Command::Bench(cmd) => cmd.run(&sh),
+        Command::Deploy(cmd) => cmd.run(&sh),
     }
 }
 

@@ -1,0 +1,460 @@
+# The master script's cloud path, sourced by fish/master.fish: functions only.
+#
+# Order (docs/development.md, "Infrastructure" and "Cloud runs"): preflight (tools, accounts,
+# architectures, cost estimate and confirmation) → terraform/meta (first apply: bucket,
+# network, bastion, key, secrets) → its outputs, read once → image tarballs into the bucket,
+# presigned → terraform/meta again (the orchestrator host) → terraform/aws and
+# terraform/azure in parallel. State and variable files of a run live in
+# $RCB_STATE_ROOT/<run-id>/ (default terraform/state/<run-id>/, never committed), logs in
+# $RCB_LOGS_ROOT/<run-id>/ (default logs/<run-id>/). fish/nuke.fish reads the same files.
+
+# Project tag values, as in every stack's `locals.tags`.
+set -g cloud_project_tag ruby-cross-cloud-bench
+
+# Lifetime of the presigned image URLs: hosts download the images at boot, minutes after
+# the apply that passed the URLs.
+set -g cloud_image_url_secs 21600
+
+# Unless told otherwise, the estimate assumes every instance lives as long as the runners'
+# TTL backstop (ttl_minutes, 720 in the stacks): an upper bound for the runners.
+set -g cloud_default_max_hours 12
+
+function cloud_usage
+    echo "
+cloud runs (aws and/or azure instance types, no --orchestrator-url):
+  --aws-region REGION        region of the orchestrator, bastion, bucket and AWS runners
+                             (default: \$AWS_REGION, \$AWS_DEFAULT_REGION, else us-east-1)
+  --azure-region REGION      region of the Azure runners (default: \$AZURE_REGION, else eastus2)
+  --allowed-ssh-cidr CIDR    the only network that may SSH to the bastion and jump host
+                             (required; your address: curl -s https://checkip.amazonaws.com)
+  --domain NAME              HTTPS for the orchestrator (Caddy + Let's Encrypt); the name
+                             must point at the orchestrator's address (or give --route53-zone-id)
+  --route53-zone-id ID       create the domain's A record in this hosted zone
+  --allow-plain-http         no domain: the API key crosses the internet in clear text
+  --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the
+                             current HEAD of ruby-bench, read with git ls-remote)
+  --runner-tarball ARCH=FILE a docker save of rcb/runner for ARCH (x86_64 or arm64), for
+                             the architecture this machine's image is not (repeatable)
+  --prices FILE              CSV provider,instance_type,region,usd_per_hour: cost estimate
+  --max-hours H              runner hosts end themselves after H hours (ttl_minutes); the
+                             estimate assumes every instance lives that long (default: 12)
+  --yes                      do not ask before creating resources (needed without a terminal)
+  --keep                     leave the infrastructure up after the results are downloaded"
+end
+
+# terraform in one stack: cloud_tf STACK ARGS...
+function cloud_tf --argument-names stack
+    command terraform -chdir=$project_root/terraform/$stack $argv[2..-1]
+end
+
+# Runs `terraform init` and `apply` of STACK with its variable file, output into LOG.
+# Returns terraform's status.
+function cloud_apply --argument-names stack log
+    begin
+        cloud_tf $stack init -input=false -no-color
+        and cloud_tf $stack apply -input=false -auto-approve -no-color \
+            -state=$cloud_state_dir/$stack.tfstate -var-file=$cloud_state_dir/$stack.tfvars.json
+    end >>$log 2>&1
+end
+
+# Reports a failed step with its log, and how to clean up; exits 1.
+function cloud_fail --argument-names what log
+    log "$what failed; its log is $log; last lines:"
+    tail -n 15 $log | sed 's/^/    /' >&2
+    log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+    exit 1
+end
+
+# Writes a JSON variable file readable only by its owner (it holds secrets).
+function cloud_write_vars --argument-names file json
+    umask 077
+    echo $json >$file.partial; and mv $file.partial $file
+    or die "cannot write $file"
+end
+
+# Parses the cloud flags (set by master.fish's argparse) into globals.
+function cloud_settings
+    set -g cloud_aws_types (echo $config | jq -r '(.aws // [])[]')
+    set -g cloud_azure_types (echo $config | jq -r '(.azure // [])[]')
+    set -g cloud_runs (echo $config | jq -r '.runs_per_instance_type // empty')
+    string match -qr '^[1-9][0-9]*$' -- $cloud_runs
+    or die "runs_per_instance_type in $config_file must be a whole number, at least 1"
+    echo $config | jq -e '(.ruby_version | type) == "string"' >/dev/null
+    or die "ruby_version in $config_file must be a string such as \"3.4.7\""
+
+    set -g cloud_aws_region us-east-1
+    set -q AWS_DEFAULT_REGION; and test -n "$AWS_DEFAULT_REGION"; and set cloud_aws_region $AWS_DEFAULT_REGION
+    set -q AWS_REGION; and test -n "$AWS_REGION"; and set cloud_aws_region $AWS_REGION
+    set -q _flag_aws_region; and set cloud_aws_region $_flag_aws_region
+    set -g cloud_azure_region eastus2
+    set -q AZURE_REGION; and test -n "$AZURE_REGION"; and set cloud_azure_region $AZURE_REGION
+    set -q _flag_azure_region; and set cloud_azure_region $_flag_azure_region
+
+    set -q _flag_allowed_ssh_cidr
+    or die "a cloud run needs --allowed-ssh-cidr (your address as a /32: curl -s https://checkip.amazonaws.com)"
+    set -g cloud_ssh_cidr $_flag_allowed_ssh_cidr
+    string match -qr '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$' -- $cloud_ssh_cidr
+    or die "--allowed-ssh-cidr must be an IPv4 CIDR such as 203.0.113.7/32"
+
+    set -g cloud_domain ""
+    set -q _flag_domain; and set cloud_domain $_flag_domain
+    set -g cloud_zone ""
+    set -q _flag_route53_zone_id; and set cloud_zone $_flag_route53_zone_id
+    if test -z "$cloud_domain"; and not set -q _flag_allow_plain_http
+        die "a cloud run needs --domain NAME (HTTPS), or --allow-plain-http for a throwaway run whose API key crosses the internet in clear text"
+    end
+
+    set -g cloud_max_hours $cloud_default_max_hours
+    set -q _flag_max_hours; and set cloud_max_hours $_flag_max_hours
+    string match -qr '^[0-9]+(\.[0-9]+)?$' -- $cloud_max_hours
+    or die "--max-hours must be a number of hours, e.g. 6"
+    set -g cloud_ttl_minutes (math --scale 0 "max(10, ceil($cloud_max_hours * 60))")
+
+    set -g cloud_tarballs
+    for spec in $_flag_runner_tarball
+        set -l parts (string split -m 1 = -- $spec)
+        test (count $parts) = 2; and contains -- $parts[1] x86_64 arm64
+        or die "--runner-tarball takes ARCH=FILE with ARCH x86_64 or arm64, not $spec"
+        test -f "$parts[2]"; or die "runner tarball $parts[2] does not exist"
+        set -a cloud_tarballs $parts[1] (path resolve $parts[2])
+    end
+
+    set -g cloud_state_root $project_root/terraform/state
+    set -q RCB_STATE_ROOT; and test -n "$RCB_STATE_ROOT"; and set cloud_state_root (path resolve $RCB_STATE_ROOT)
+    set -g cloud_logs_root $project_root/logs
+    set -q RCB_LOGS_ROOT; and test -n "$RCB_LOGS_ROOT"; and set cloud_logs_root (path resolve $RCB_LOGS_ROOT)
+    set -g cloud_state_dir $cloud_state_root/$run_id
+    set -g cloud_log_dir $cloud_logs_root/$run_id
+    set -g cloud_stacks
+    test (count $cloud_aws_types) -gt 0; and set -a cloud_stacks aws
+    test (count $cloud_azure_types) -gt 0; and set -a cloud_stacks azure
+end
+
+# The tarball given for ARCH with --runner-tarball, if any.
+function cloud_given_tarball --argument-names arch
+    # $cloud_tarballs holds pairs: ARCH FILE.
+    for i in (seq 1 2 (count $cloud_tarballs))
+        if test "$cloud_tarballs[$i]" = $arch
+            echo $cloud_tarballs[(math $i + 1)]
+            return 0
+        end
+    end
+    return 1
+end
+
+# Checks tools and accounts; learns each type's architecture and vCPUs. Creates nothing.
+function cloud_preflight
+    set -l tools terraform aws docker gzip
+    contains azure $cloud_stacks; and set -a tools az
+    for tool in $tools
+        command -q $tool
+        or die "$tool is missing: a cloud run needs terraform, the aws CLI, docker and gzip (and the az CLI for azure); see README.md, \"Cloud runs\""
+    end
+    aws sts get-caller-identity --output json >/dev/null 2>&1
+    or die "the aws CLI has no working credentials (aws sts get-caller-identity failed): run aws configure or aws sso login"
+    if contains azure $cloud_stacks
+        az account show --output json >/dev/null 2>&1
+        or die "the az CLI is not logged in (az account show failed): run az login"
+    end
+
+    # The architecture of the images this machine built.
+    set -l docker_arch (docker image inspect --format '{{.Architecture}}' rcb/runner:latest 2>/dev/null)
+    or die "no local image rcb/runner:latest: build the images first (cargo xtask images, or cargo xtask deploy)"
+    switch $docker_arch
+        case amd64 x86_64
+            set -g cloud_local_arch x86_64
+        case arm64 aarch64
+            set -g cloud_local_arch arm64
+        case '*'
+            die "rcb/runner:latest is built for $docker_arch; runners need x86_64 or arm64"
+    end
+    for image in rcb/orchestrator:latest rcb/postgres:15
+        docker image inspect $image >/dev/null 2>&1
+        or die "no local image $image: build the images first (cargo xtask images, or cargo xtask deploy)"
+    end
+
+    # Each type as "provider type arch vcpus".
+    set -g cloud_types
+    if test (count $cloud_aws_types) -gt 0
+        set -l described (aws ec2 describe-instance-types --region $cloud_aws_region --instance-types $cloud_aws_types --output json 2>&1)
+        or die "AWS does not know every type of $config_file in $cloud_aws_region: $described"
+        for type in $cloud_aws_types
+            set -l info (string join \n -- $described | jq -r --arg t $type '.InstanceTypes[] | select(.InstanceType == $t) | ((if (.ProcessorInfo.SupportedArchitectures | index("arm64")) then "arm64" else "x86_64" end), .VCpuInfo.DefaultVCpus)')
+            test (count $info) = 2; or die "AWS does not offer $type in $cloud_aws_region"
+            set -a cloud_types "aws $type $info[1] $info[2]"
+        end
+    end
+    for type in $cloud_azure_types
+        # Azure's naming: Standard_<family><vCPUs><features>_v<n>; feature "p" is an Arm CPU.
+        set -l parts (string match -r '^Standard_[A-Za-z]+([0-9]+)([a-z]*)_' -- $type)
+        or die "$type does not look like an Azure VM size (Standard_D2als_v6)"
+        set -l arch x86_64
+        string match -q '*p*' -- $parts[3]; and set arch arm64
+        set -a cloud_types "azure $type $arch $parts[2]"
+    end
+
+    # Runner tarballs: this machine's image serves its own architecture; another needs a
+    # tarball built elsewhere.
+    set -g cloud_arches
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        contains -- $f[3] $cloud_arches; or set -a cloud_arches $f[3]
+    end
+    for arch in $cloud_arches
+        test $arch = $cloud_local_arch; and continue
+        cloud_given_tarball $arch >/dev/null; and continue
+        set -l types
+        for entry in $cloud_types
+            set -l f (string split ' ' -- $entry)
+            test $f[3] = $arch; and set -a types $f[2]
+        end
+        die "only a $cloud_local_arch runner image exists here (rcb/runner:latest), and "(string join ', ' -- $types)" need $arch: build the images on an $arch machine, save them with docker save rcb/runner:latest | gzip > runner-$arch.tar.gz, and pass --runner-tarball $arch=runner-$arch.tar.gz (or drop those types)"
+    end
+
+    set -g cloud_commit ""
+    set -q _flag_ruby_bench_commit; and set cloud_commit $_flag_ruby_bench_commit
+    if test -z "$cloud_commit"
+        set cloud_commit (git ls-remote https://github.com/ruby/ruby-bench.git HEAD 2>/dev/null | string split -f 1 \t)
+        test -n "$cloud_commit"
+        or die "cannot read ruby-bench's HEAD (git ls-remote failed); pass --ruby-bench-commit SHA"
+        log "ruby-bench commit $cloud_commit (its HEAD now); pin another with --ruby-bench-commit"
+    end
+end
+
+# Instances per type: ceil(runs / vCPUs), as the stacks compute with slot_mode vcpu.
+function cloud_instances --argument-names vcpus
+    math --scale 0 "ceil($cloud_runs / $vcpus)"
+end
+
+# The hourly price of a type from the prices file: the row of REGION, else the
+# alphabetically first region's row (as the site builder reads it). Prints "price region".
+function cloud_price --argument-names provider type region
+    set -l rows (string match -r -- "^$provider,"(string escape --style=regex -- $type)",[^,]*,[^,]*\$" $cloud_price_rows)
+    test (count $rows) -gt 0; or return 1
+    for row in $rows
+        set -l f (string split , -- $row)
+        if test "$f[3]" = "$region"
+            echo $f[4] $f[3]
+            return 0
+        end
+    end
+    set -l f (string split , -- (printf '%s\n' $rows | sort -t , -k 3,3 | head -n 1))
+    echo $f[4] $f[3]
+end
+
+# What will be created, the cost estimate when --prices is given, and the confirmation.
+function cloud_confirm
+    set -g cloud_price_rows
+    if set -q _flag_prices
+        test -f "$_flag_prices"; or die "prices file $_flag_prices does not exist"
+        set -l lines (string trim -- (cat $_flag_prices) | string match -rv '^$')
+        test "$(string replace -a ' ' '' -- $lines[1])" = provider,instance_type,region,usd_per_hour
+        or die "prices file $_flag_prices must start with the header provider,instance_type,region,usd_per_hour"
+        for line in $lines[2..-1]
+            set -l row (string replace -a ' ' '' -- $line)
+            string match -qr '^[a-z]+,[^,]+,[^,]*,[0-9]+(\.[0-9]+)?$' -- $row
+            or die "prices file $_flag_prices: bad row \"$line\" (provider,instance_type,region,usd_per_hour)"
+            set -a cloud_price_rows $row
+        end
+    end
+
+    set -l hours $cloud_max_hours
+    log "run $run_id will create (state in $cloud_state_dir):"
+    set -l total 0
+    set -l unpriced
+    # The hosts every cloud run has, with the stacks' default sizes.
+    set -l rows "aws t3.small 1 orchestrator ($cloud_aws_region)" "aws t3.micro 1 bastion"
+    test "$cloud_local_arch" = arm64; and set rows[1] "aws t4g.small 1 orchestrator ($cloud_aws_region)"
+    contains azure $cloud_stacks; and set -a rows "azure Standard_B2ats_v2 1 jump host ($cloud_azure_region)"
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        set -l region $cloud_aws_region
+        test $f[1] = azure; and set region $cloud_azure_region
+        set -a rows "$f[1] $f[2] "(cloud_instances $f[4])" runners ($f[4] vCPUs each, $f[3], $region)"
+    end
+    for row in $rows
+        set -l f (string split ' ' -- $row)
+        set -l region $cloud_aws_region
+        test $f[1] = azure; and set region $cloud_azure_region
+        set -l cost ""
+        if set -q _flag_prices
+            set -f priced (cloud_price $f[1] $f[2] $region)
+            if test -n "$priced"
+                set -l price (string split ' ' -- $priced)
+                set -l amount (printf '%.2f' (math "$f[3] * $price[1] * $hours"))
+                set total (printf '%.2f' (math "$total + $amount"))
+                set cost "  $f[3] × \$$price[1]/h ($price[2]) × $hours h = \$$amount"
+            else
+                set -a unpriced $f[2]
+                set cost "  no price in $_flag_prices"
+            end
+        end
+        printf '  %-6s %-20s %s%s\n' $f[1] $f[2] "$f[3..-1]" $cost >&2
+    end
+    if set -q _flag_prices
+        log "estimate: at most \$$total for $hours h (--max-hours: runner hosts end themselves by then, and sooner when their tasks are done; the orchestrator, bastion and jump host live until destroyed)"
+        log "not included: NAT gateways, public addresses, disks, traffic, the bucket"
+        test (count $unpriced) -gt 0; and log "no price for "(string join ', ' -- $unpriced)" in $_flag_prices: not in the estimate"
+    else
+        log "no cost estimate: pass --prices FILE (provider,instance_type,region,usd_per_hour)"
+    end
+
+    set -q _flag_yes; and return 0
+    isatty stdin
+    or die "this creates cloud resources that cost money: confirm on a terminal, or pass --yes"
+    read -l -P "Create these resources (they cost money until destroyed)? [y/N] " answer
+    string match -qir '^y(es)?$' -- "$answer"
+    or die "nothing was created"
+end
+
+# Saves IMAGE gzipped into FILE.
+function cloud_save_image --argument-names image file
+    docker save $image | gzip -1 >$file
+    and test "$pipestatus" = "0 0"
+end
+
+# Uploads FILE to the bucket as images/NAME; prints a presigned GET URL for it.
+function cloud_upload --argument-names file name log
+    set -l object s3://$cloud_bucket/images/$name
+    aws s3 cp $file $object --region $cloud_bucket_region --only-show-errors >>$log 2>&1
+    or return 1
+    aws s3 presign $object --expires-in $cloud_image_url_secs --region $cloud_bucket_region 2>>$log
+end
+
+# Stands up a cloud run; sets orchestrator_url and api_key.
+function cloud_up
+    cloud_settings
+    cloud_preflight
+    cloud_confirm
+
+    mkdir -p $cloud_log_dir; or die "cannot create $cloud_log_dir"
+    mkdir -p -m 700 $cloud_state_dir; or die "cannot create $cloud_state_dir"
+    chmod 700 $cloud_state_dir
+    set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
+    set -g die_hint "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+
+    # --- meta, first apply: bucket, network, bastion, key, secrets ---------------------
+    set -l meta_vars (jq -n -c --arg run_id $run_id --arg region $cloud_aws_region --arg cidr $cloud_ssh_cidr \
+        --arg domain $cloud_domain --arg zone $cloud_zone --argjson plain (set -q _flag_allow_plain_http; and echo true; or echo false) \
+        '{run_id: $run_id, region: $region, allowed_ssh_cidr: $cidr, domain: $domain, route53_zone_id: $zone, allow_plain_http: $plain}')
+    test "$cloud_local_arch" = arm64
+    and set meta_vars (echo $meta_vars | jq -c '.orchestrator_instance_type = "t4g.small"')
+    cloud_write_vars $cloud_state_dir/meta.tfvars.json $meta_vars
+    set -l meta_log $cloud_log_dir/meta.log
+    log "terraform/meta: bucket, network, bastion, key (log: $meta_log)"
+    cloud_apply meta $meta_log; or cloud_fail "terraform/meta" $meta_log
+
+    set -l outputs_log $cloud_log_dir/meta-outputs.log
+    set -l outputs (cloud_tf meta output -json -no-color -state=$cloud_state_dir/meta.tfstate 2>$outputs_log)
+    or cloud_fail "reading the outputs of terraform/meta" $outputs_log
+    set -g cloud_outputs (string join \n -- $outputs | jq -c 'with_entries(.value = .value.value)' 2>>$outputs_log)
+    or cloud_fail "reading the outputs of terraform/meta" $outputs_log
+    set -g cloud_bucket (echo $cloud_outputs | jq -r '.bucket // empty')
+    set -g cloud_bucket_region (echo $cloud_outputs | jq -r '.region // empty')
+    test -n "$cloud_bucket" -a -n "$cloud_bucket_region"
+    or cloud_fail "terraform/meta has no bucket output" $outputs_log
+
+    # --- images into the bucket ---------------------------------------------------------
+    set -l images_log $cloud_log_dir/images.log
+    set -l scratch $cloud_state_dir/images
+    mkdir -p $scratch
+    log "saving the images into s3://$cloud_bucket/images/ (log: $images_log)"
+    cloud_save_image rcb/orchestrator:latest $scratch/orchestrator.tar.gz 2>>$images_log
+    or cloud_fail "docker save rcb/orchestrator:latest" $images_log
+    cloud_save_image rcb/postgres:15 $scratch/postgres.tar.gz 2>>$images_log
+    or cloud_fail "docker save rcb/postgres:15" $images_log
+    set -l orchestrator_image_url (cloud_upload $scratch/orchestrator.tar.gz orchestrator.tar.gz $images_log)
+    or cloud_fail "uploading the orchestrator image" $images_log
+    set -l postgres_image_url (cloud_upload $scratch/postgres.tar.gz postgres.tar.gz $images_log)
+    or cloud_fail "uploading the Postgres image" $images_log
+    set -l runner_urls '{}'
+    for arch in $cloud_arches
+        set -l file (cloud_given_tarball $arch)
+        if test -z "$file"
+            set file $scratch/runner-$arch.tar.gz
+            cloud_save_image rcb/runner:latest $file 2>>$images_log
+            or cloud_fail "docker save rcb/runner:latest" $images_log
+        end
+        set -l name runner-$arch.tar
+        string match -q '*.gz' -- $file; and set name $name.gz
+        set -l url (cloud_upload $file $name $images_log)
+        or cloud_fail "uploading the $arch runner image" $images_log
+        set runner_urls (echo $runner_urls | jq -c --arg arch $arch --arg url "$url" '.[$arch] = $url')
+    end
+    rm -rf $scratch
+
+    # --- meta, second apply: the orchestrator host ---------------------------------------
+    cloud_write_vars $cloud_state_dir/meta.tfvars.json (echo $meta_vars | jq -c --arg o "$orchestrator_image_url" --arg p "$postgres_image_url" \
+        '.orchestrator_image_url = $o | .postgres_image_url = $p')
+    log "terraform/meta: the orchestrator host (log: $meta_log)"
+    cloud_apply meta $meta_log; or cloud_fail "terraform/meta" $meta_log
+
+    # --- provider stacks in parallel -----------------------------------------------------
+    set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \
+        --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs \
+        '{run_id: $run_id, runs_per_instance_type: $runs, ruby_bench_commit: $commit, runner_image_urls: $urls,
+          ttl_minutes: $ttl, orchestrator_url: $meta.orchestrator_url, api_key: $meta.api_key,
+          ssh_public_key: $meta.ssh_public_key}')
+    if contains aws $cloud_stacks
+        cloud_write_vars $cloud_state_dir/aws.tfvars.json (echo $common | jq -c --arg region $cloud_aws_region \
+            --argjson meta $cloud_outputs --argjson types (printf '%s\n' $cloud_aws_types | jq -R . | jq -s -c .) \
+            '. + {region: $region, instance_types: $types} + ($meta | {meta_region, meta_vpc_id, meta_vpc_cidr, meta_route_table_id, bastion_private_ip})')
+    end
+    if contains azure $cloud_stacks
+        cloud_write_vars $cloud_state_dir/azure.tfvars.json (echo $common | jq -c --arg region $cloud_azure_region \
+            --arg cidr $cloud_ssh_cidr --argjson types (printf '%s\n' $cloud_azure_types | jq -R . | jq -s -c .) \
+            '. + {region: $region, allowed_ssh_cidr: $cidr, instance_types: $types}')
+    end
+    for stack in $cloud_stacks
+        set -l stack_log $cloud_log_dir/$stack.log
+        rm -f $cloud_log_dir/$stack.status
+        log "terraform/$stack: runners (log: $stack_log)"
+        # A child shell per stack, so that they run at once; each leaves its exit status.
+        env RCB_STACK_DIR=$project_root/terraform/$stack RCB_STACK_STATE=$cloud_state_dir/$stack.tfstate \
+            RCB_STACK_VARS=$cloud_state_dir/$stack.tfvars.json RCB_STACK_LOG=$stack_log RCB_STACK_STATUS=$cloud_log_dir/$stack.status \
+            sh -c '{ terraform -chdir="$RCB_STACK_DIR" init -input=false -no-color &&
+                    terraform -chdir="$RCB_STACK_DIR" apply -input=false -auto-approve -no-color \
+                        -state="$RCB_STACK_STATE" -var-file="$RCB_STACK_VARS"; } >>"$RCB_STACK_LOG" 2>&1
+                   echo $? >"$RCB_STACK_STATUS"' &
+    end
+    wait
+    set -l failed_stacks
+    for stack in $cloud_stacks
+        set -l code (cat $cloud_log_dir/$stack.status 2>/dev/null)
+        if test "$code" != 0
+            set -a failed_stacks $stack
+            log "terraform/$stack failed; its log is $cloud_log_dir/$stack.log; last lines:"
+            tail -n 15 $cloud_log_dir/$stack.log | sed 's/^/    /' >&2
+        end
+    end
+    if test (count $failed_stacks) -gt 0
+        log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+        exit 1
+    end
+
+    set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
+    set -g api_key (echo $cloud_outputs | jq -r .api_key)
+    set -g start_attempts 450
+    set -l get_output "terraform -chdir=terraform/meta output -state=$cloud_state_dir/meta.tfstate -raw"
+    log "infrastructure of run $run_id is up; the orchestrator may take a few minutes to boot"
+    log "dashboard: $orchestrator_url/ (operator password: $get_output operator_password)"
+    log "API key: $get_output api_key; SSH key: "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "?"')", bastion ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "?"')
+end
+
+# After the results are in: destroy the run (unless --keep or debug mode). Returns 1 when
+# something remains.
+function cloud_down
+    if set -q _flag_keep
+        log "--keep: the infrastructure stays up; $teardown_hint"
+        return 0
+    end
+    if echo $config | jq -e '.debug_mode == true' >/dev/null
+        log "debug mode: failed runners stay up for inspection; $teardown_hint"
+        return 0
+    end
+    log "destroying the infrastructure of run $run_id"
+    fish $project_root/fish/nuke.fish --run-id $run_id --yes
+    and return 0
+    log "some resources of run $run_id remain (see above): run fish/nuke.fish --run-id $run_id again"
+    return 1
+end

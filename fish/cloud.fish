@@ -67,9 +67,13 @@ end
 
 # Writes a JSON variable file readable only by its owner (it holds secrets).
 function cloud_write_vars --argument-names file json
+    # Only for this file: results and logs keep the operator's umask.
+    set -l saved (umask)
     umask 077
     echo $json >$file.partial; and mv $file.partial $file
-    or die "cannot write $file"
+    set -l written $status
+    umask $saved
+    test $written = 0; or die "cannot write $file"
 end
 
 # Parses the cloud flags (set by master.fish's argparse) into globals.

@@ -383,3 +383,21 @@ pub async fn get_finished_tasks_page(
     .fetch_all(executor)
     .await
 }
+
+/// Gives back a claim whose answer could not be made (signing its URLs failed): the task is
+/// pending again, if it is still claimed as `claimed` left it.
+pub async fn update_task_unclaimed(
+    executor: impl PgExecutor<'_>,
+    claimed: &TaskModel,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET state = 'pending', runner_id = NULL, claimed_at = NULL, \
+             last_heartbeat_at = NULL, lock_version = lock_version + 1 \
+         WHERE id = $1 AND lock_version = $2 AND state = 'claimed'",
+    )
+    .bind(claimed.id)
+    .bind(claimed.lock_version)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -17,6 +17,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use crate::AppState;
+use crate::db::TaskId;
 use crate::db::runs::{self, RunModel};
 use crate::db::tasks::{self, TaskModel};
 use crate::error::AppResult;
@@ -61,17 +62,23 @@ pub async fn claim_task(
         // type before run 2); the rest in random order, so that claimers who lost it spread out.
         candidates[1..].shuffle(&mut rand::rng());
         for candidate in candidates {
-            // The claim and the signing of its URLs commit together: should signing fail,
-            // the task stays pending for the next runner.
-            let mut tx = state.db.begin().await?;
+            // The claim is one statement with no transaction around it (a transaction would
+            // cost two round trips and hold the row lock while the URLs are signed). Should
+            // signing fail, the claim is given back, so the task stays pending for the next
+            // runner; signing only for won claims keeps lost ones cheap.
             let Some(task) =
-                tasks::update_task_claimed(&mut *tx, candidate, &request.runner_id).await?
+                tasks::update_task_claimed(&state.db, candidate, &request.runner_id).await?
             else {
                 continue;
             };
-            let response = assigned(&state, &run, task).await?;
-            tx.commit().await?;
-            return Ok(Json(response));
+            let presigned_urls = match presigned_urls(&state, &run, task.id).await {
+                Ok(urls) => urls,
+                Err(err) => {
+                    tasks::update_task_unclaimed(&state.db, &task).await?;
+                    return Err(err);
+                }
+            };
+            return Ok(Json(assigned(&run, task, presigned_urls)));
         }
         let jitter = rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * u64::from(round));
         tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -81,16 +88,20 @@ pub async fn claim_task(
     }))
 }
 
-/// The `assigned` answer for a task just claimed.
-async fn assigned(state: &AppState, run: &RunModel, task: TaskModel) -> AppResult<ClaimResponse> {
-    let result_key = layout::task_result_key(run.id.0, task.id.0);
-    let error_key = layout::task_error_key(run.id.0, task.id.0);
-    let presigned_urls = PresignedUrls {
+/// The upload URLs of a task.
+async fn presigned_urls(state: &AppState, run: &RunModel, id: TaskId) -> AppResult<PresignedUrls> {
+    let result_key = layout::task_result_key(run.id.0, id.0);
+    let error_key = layout::task_error_key(run.id.0, id.0);
+    Ok(PresignedUrls {
         result: state.presigner.put_url(&result_key).await?,
         error: state.presigner.put_url(&error_key).await?,
-    };
+    })
+}
+
+/// The `assigned` answer for a task just claimed.
+fn assigned(run: &RunModel, task: TaskModel, presigned_urls: PresignedUrls) -> ClaimResponse {
     tracing::info!(task_id = %task.id, runner_id = task.runner_id.as_deref(), "task claimed");
-    Ok(ClaimResponse::Assigned {
+    ClaimResponse::Assigned {
         task: ClaimedTask {
             id: task.id.0,
             run_id: run.id.0,
@@ -102,5 +113,5 @@ async fn assigned(state: &AppState, run: &RunModel, task: TaskModel) -> AppResul
             debug_mode: run.debug_mode,
         },
         presigned_urls,
-    })
+    }
 }

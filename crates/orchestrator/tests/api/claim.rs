@@ -224,3 +224,37 @@ async fn claim_bodies_are_validated() {
     }
     insta::assert_json_snapshot!(messages);
 }
+
+#[tokio::test]
+async fn a_claim_whose_urls_cannot_be_signed_gives_the_task_back() {
+    let mut app = TestApp::new().await;
+    app.start_run(&local_config()).await;
+    // A lifetime beyond S3's week makes signing fail.
+    let unsignable = orchestrator::Presigner::new(
+        app.bucket.server.client(),
+        &app.bucket.name,
+        Duration::from_secs(8 * 24 * 3600),
+    );
+    let working = app.router.clone();
+    app.router = orchestrator::create_app(orchestrator::AppState::new(
+        app.pool().clone(),
+        unsignable,
+        orchestrator::AppConfig {
+            api_key: crate::harness::API_KEY.parse().unwrap(),
+            claim_retry_after_secs: RETRY_AFTER,
+        },
+    ));
+    let response = app
+        .post(
+            "/tasks/claim",
+            &json!({"provider": "local", "instance_type": "local-1cpu", "runner_id": "r"}),
+        )
+        .await;
+    response.expect_error(StatusCode::INTERNAL_SERVER_ERROR);
+    let counts = app.get("/run").await.json()["tasks"].clone();
+    assert_eq!(counts["pending"], 4, "{counts}");
+
+    app.router = working;
+    let (task, _) = app.claim_assigned("local", "local-1cpu", "r").await;
+    assert_eq!(task.run, 1);
+}

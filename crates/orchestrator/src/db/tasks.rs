@@ -1,7 +1,8 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
-use protocol::{FailRequest, HeartbeatRequest, Provider, TaskSpec, TaskStatus};
+use protocol::{FailRequest, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec, TaskStatus};
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use super::{RunId, TaskId};
@@ -147,21 +148,24 @@ pub async fn get_run_tasks(
     .await
 }
 
-/// Up to `limit` pending tasks of a run that a runner of this provider and instance type may
-/// claim, lowest ids first, with the versions to compare and set.
+/// Up to `limit` pending tasks of the latest run that a runner of this provider and instance
+/// type may claim, lowest ids first, with the versions to compare and set; none when the latest
+/// run is complete or was stopped.
 pub async fn get_claim_candidates(
     executor: impl PgExecutor<'_>,
-    run_id: RunId,
     provider: Provider,
     instance_type: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<ClaimCandidate>> {
     sqlx::query_as(
         "SELECT id, lock_version FROM tasks \
-         WHERE run_id = $1 AND provider = $2 AND instance_type = $3 AND state = 'pending' \
-         ORDER BY id LIMIT $4",
+         WHERE run_id = ( \
+                 SELECT id FROM (SELECT id, state, stopped_at FROM runs ORDER BY seq DESC LIMIT 1) \
+                     AS latest \
+                 WHERE state = 'running' AND stopped_at IS NULL) \
+             AND provider = $1 AND instance_type = $2 AND state = 'pending' \
+         ORDER BY id LIMIT $3",
     )
-    .bind(run_id)
     .bind(provider.as_str())
     .bind(instance_type)
     .bind(limit)
@@ -169,8 +173,23 @@ pub async fn get_claim_candidates(
     .await
 }
 
+/// A task just claimed, with what the runner needs of its run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedTaskModel {
+    /// The task, now claimed.
+    #[sqlx(flatten)]
+    pub task: TaskModel,
+    /// The run's Ruby version.
+    pub run_ruby_version: String,
+    /// The run's resolved ruby-bench selection.
+    pub run_ruby_bench: Json<RubyBenchSelection>,
+    /// Whether the run's runners keep their hosts up after a failure.
+    pub run_debug_mode: bool,
+}
+
 /// The optimistic claim: takes the task for `runner_id` only if it is still pending at the
-/// version the candidate was read at. `None` means another claim won.
+/// version the candidate was read at, and returns it with its run's settings in the same
+/// round trip. `None` means another claim won.
 ///
 /// Under READ COMMITTED a concurrent update of the same row makes this statement wait for the
 /// other transaction and then re-check its `WHERE` on the new row version, so of two claims
@@ -179,13 +198,17 @@ pub async fn update_task_claimed(
     executor: impl PgExecutor<'_>,
     candidate: ClaimCandidate,
     runner_id: &str,
-) -> sqlx::Result<Option<TaskModel>> {
+) -> sqlx::Result<Option<ClaimedTaskModel>> {
     sqlx::query_as(concat!(
-        "UPDATE tasks SET state = 'claimed', runner_id = $3, lock_version = lock_version + 1, \
-             claimed_at = now(), last_heartbeat_at = now() \
-         WHERE id = $1 AND lock_version = $2 AND state = 'pending' \
-         RETURNING ",
-        task_columns!()
+        "WITH claimed AS ( \
+             UPDATE tasks SET state = 'claimed', runner_id = $3, \
+                 lock_version = lock_version + 1, claimed_at = now(), last_heartbeat_at = now() \
+             WHERE id = $1 AND lock_version = $2 AND state = 'pending' \
+             RETURNING ",
+        task_columns!(),
+        ") SELECT claimed.*, runs.ruby_version AS run_ruby_version, \
+             runs.ruby_bench AS run_ruby_bench, runs.debug_mode AS run_debug_mode \
+         FROM claimed JOIN runs ON runs.id = claimed.run_id"
     ))
     .bind(candidate.id)
     .bind(candidate.lock_version)

@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, RunState, layout};
+use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, layout};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
 use crate::AppState;
-use crate::db::TaskId;
-use crate::db::runs::{self, RunModel};
-use crate::db::tasks::{self, TaskModel};
+use crate::db::runs;
+use crate::db::tasks::{self, ClaimedTaskModel, TaskModel};
 use crate::error::AppResult;
 use crate::extract::JsonBody;
 use crate::routes::run::no_run_yet;
@@ -39,24 +38,23 @@ pub async fn claim_task(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> AppResult<Json<ClaimResponse>> {
-    let Some(run) = runs::get_latest_run(&state.db).await? else {
-        return Err(no_run_yet());
-    };
-    if run.state == RunState::Complete || run.stopped_at.is_some() {
-        return Ok(Json(ClaimResponse::Done));
-    }
-
     for round in 1..=CLAIM_ROUNDS {
+        // The common path is two round trips: candidates of the latest run, then the
+        // compare-and-set, which returns the run's settings too.
         let mut candidates = tasks::get_claim_candidates(
             &state.db,
-            run.id,
             request.provider,
             &request.instance_type,
             CANDIDATES_PER_ROUND,
         )
         .await?;
         if candidates.is_empty() {
-            return Ok(Json(ClaimResponse::Done));
+            // Nothing to claim in the latest run (or it is complete or stopped); a 404 only
+            // when no run was ever started.
+            return match runs::get_latest_run(&state.db).await? {
+                Some(_) => Ok(Json(ClaimResponse::Done)),
+                None => Err(no_run_yet()),
+            };
         }
         // The lowest id first, so that a lone runner gets runs in order (run 1 of an instance
         // type before run 2); the rest in random order, so that claimers who lost it spread out.
@@ -66,19 +64,19 @@ pub async fn claim_task(
             // cost two round trips and hold the row lock while the URLs are signed). Should
             // signing fail, the claim is given back, so the task stays pending for the next
             // runner; signing only for won claims keeps lost ones cheap.
-            let Some(task) =
+            let Some(claimed) =
                 tasks::update_task_claimed(&state.db, candidate, &request.runner_id).await?
             else {
                 continue;
             };
-            let presigned_urls = match presigned_urls(&state, &run, task.id).await {
+            let presigned_urls = match presigned_urls(&state, &claimed.task).await {
                 Ok(urls) => urls,
                 Err(err) => {
-                    tasks::update_task_unclaimed(&state.db, &task).await?;
+                    tasks::update_task_unclaimed(&state.db, &claimed.task).await?;
                     return Err(err);
                 }
             };
-            return Ok(Json(assigned(&run, task, presigned_urls)));
+            return Ok(Json(assigned(claimed, presigned_urls)));
         }
         let jitter = rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * u64::from(round));
         tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -89,9 +87,9 @@ pub async fn claim_task(
 }
 
 /// The upload URLs of a task.
-async fn presigned_urls(state: &AppState, run: &RunModel, id: TaskId) -> AppResult<PresignedUrls> {
-    let result_key = layout::task_result_key(run.id.0, id.0);
-    let error_key = layout::task_error_key(run.id.0, id.0);
+async fn presigned_urls(state: &AppState, task: &TaskModel) -> AppResult<PresignedUrls> {
+    let result_key = layout::task_result_key(task.run_id.0, task.id.0);
+    let error_key = layout::task_error_key(task.run_id.0, task.id.0);
     Ok(PresignedUrls {
         result: state.presigner.put_url(&result_key).await?,
         error: state.presigner.put_url(&error_key).await?,
@@ -99,18 +97,19 @@ async fn presigned_urls(state: &AppState, run: &RunModel, id: TaskId) -> AppResu
 }
 
 /// The `assigned` answer for a task just claimed.
-fn assigned(run: &RunModel, task: TaskModel, presigned_urls: PresignedUrls) -> ClaimResponse {
+fn assigned(claimed: ClaimedTaskModel, presigned_urls: PresignedUrls) -> ClaimResponse {
+    let task = claimed.task;
     tracing::info!(task_id = %task.id, runner_id = task.runner_id.as_deref(), "task claimed");
     ClaimResponse::Assigned {
         task: ClaimedTask {
             id: task.id.0,
-            run_id: run.id.0,
+            run_id: task.run_id.0,
             provider: task.provider,
             instance_type: task.instance_type,
             run: u32::try_from(task.run).unwrap_or_default(),
-            ruby_version: run.ruby_version.clone(),
-            ruby_bench: run.ruby_bench.0.clone(),
-            debug_mode: run.debug_mode,
+            ruby_version: claimed.run_ruby_version,
+            ruby_bench: claimed.run_ruby_bench.0,
+            debug_mode: claimed.run_debug_mode,
         },
         presigned_urls,
     }

@@ -152,13 +152,12 @@ async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
     let mut second = PgConnection::connect(&app.database.url).await.unwrap();
 
     // Both read the one pending task at the same version.
-    let read_first = tasks::get_claim_candidates(&mut first, RunId(7), Provider::Local, "only", 5)
+    let read_first = tasks::get_claim_candidates(&mut first, Provider::Local, "only", 5)
         .await
         .unwrap();
-    let read_second =
-        tasks::get_claim_candidates(&mut second, RunId(7), Provider::Local, "only", 5)
-            .await
-            .unwrap();
+    let read_second = tasks::get_claim_candidates(&mut second, Provider::Local, "only", 5)
+        .await
+        .unwrap();
     assert_eq!(read_first, read_second);
     assert_eq!(read_first.len(), 1);
     let candidate = read_first[0];
@@ -169,7 +168,7 @@ async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
         .await
         .unwrap();
     assert_eq!(
-        won.as_ref().map(|t| t.lock_version),
+        won.as_ref().map(|t| t.task.lock_version),
         Some(candidate.lock_version + 1)
     );
 

@@ -187,31 +187,45 @@ pub struct ClaimedTaskModel {
     pub run_debug_mode: bool,
 }
 
-/// The optimistic claim: takes the task for `runner_id` only if it is still pending at the
-/// version the candidate was read at, and returns it with its run's settings in the same
-/// round trip. `None` means another claim won.
+/// The optimistic claim over candidates: takes for `runner_id` the first candidate, in the
+/// order given, that is still pending at the version it was read at, and returns it with its
+/// run's settings. `None` means other claims won every candidate.
 ///
-/// Under READ COMMITTED a concurrent update of the same row makes this statement wait for the
-/// other transaction and then re-check its `WHERE` on the new row version, so of two claims
-/// that read the same version exactly one updates a row.
+/// One statement tries every candidate: a compare-and-set on `state` and `lock_version` per
+/// row, where a row that another claim is writing at this moment is skipped (`SKIP LOCKED`)
+/// instead of waited for, since that claim will most likely win it. Under contention each
+/// claim is then one round trip whatever the number of lost candidates, and no claim queues
+/// behind another on a row lock. Of two claims that read the same version exactly one updates
+/// the row: the row lock orders them, and the second finds the version changed (or the row
+/// locked) and moves on.
 pub async fn update_task_claimed(
     executor: impl PgExecutor<'_>,
-    candidate: ClaimCandidate,
+    candidates: &[ClaimCandidate],
     runner_id: &str,
 ) -> sqlx::Result<Option<ClaimedTaskModel>> {
+    let ids: Vec<TaskId> = candidates.iter().map(|c| c.id).collect();
+    let versions: Vec<i32> = candidates.iter().map(|c| c.lock_version).collect();
     sqlx::query_as(concat!(
-        "WITH claimed AS ( \
+        "WITH chosen AS ( \
+             SELECT t.id AS chosen_id, t.lock_version AS chosen_version \
+             FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS c (id, version, ord) \
+                 JOIN tasks t ON t.id = c.id \
+             WHERE t.lock_version = c.version AND t.state = 'pending' \
+             ORDER BY c.ord LIMIT 1 \
+             FOR UPDATE OF t SKIP LOCKED \
+         ), claimed AS ( \
              UPDATE tasks SET state = 'claimed', runner_id = $3, \
                  lock_version = lock_version + 1, claimed_at = now(), last_heartbeat_at = now() \
-             WHERE id = $1 AND lock_version = $2 AND state = 'pending' \
+             FROM chosen \
+             WHERE id = chosen_id AND lock_version = chosen_version AND state = 'pending' \
              RETURNING ",
         task_columns!(),
         ") SELECT claimed.*, runs.ruby_version AS run_ruby_version, \
              runs.ruby_bench AS run_ruby_bench, runs.debug_mode AS run_debug_mode \
          FROM claimed JOIN runs ON runs.id = claimed.run_id"
     ))
-    .bind(candidate.id)
-    .bind(candidate.lock_version)
+    .bind(ids)
+    .bind(versions)
     .bind(runner_id)
     .fetch_optional(executor)
     .await

@@ -1,9 +1,10 @@
 //! `POST /tasks/claim`: optimistic claims with a compare-and-set on `lock_version`.
 //!
-//! A claim reads a few pending candidates of the runner's provider and instance type and tries
-//! to take each with [`tasks::update_task_claimed`]; losing means another runner took it first.
-//! (`SELECT ... FOR UPDATE SKIP LOCKED` would also work; the design asks for optimistic locking,
-//! which holds no lock while a claim is being decided.)
+//! A claim reads pending candidates of the runner's provider and instance type with their
+//! versions and takes the first one still at its version with [`tasks::update_task_claimed`]
+//! (one statement for all candidates; a row another claim is writing at that moment is skipped
+//! rather than waited for); losing means other runners took them first. No lock is held while
+//! a claim is being decided, only for the statement that takes the task.
 //! After a round of lost candidates it waits a random moment (so claimers that collided do not
 //! collide again in lockstep) and reads fresh candidates, a bounded number of times. Only when
 //! every attempt was lost does it answer `wait`.
@@ -23,9 +24,10 @@ use crate::error::AppResult;
 use crate::extract::JsonBody;
 use crate::routes::run::no_run_yet;
 
-/// How many pending tasks one round of a claim reads. Several, in random order, so that
-/// concurrent claimers mostly try different tasks.
-const CANDIDATES_PER_ROUND: i64 = 16;
+/// How many pending tasks one round of a claim reads. Many, in random order, so that concurrent
+/// claimers mostly try different tasks: with 64 runners claiming at once, a window of 16 would
+/// leave most of them with only candidates others have already won.
+const CANDIDATES_PER_ROUND: i64 = 64;
 
 /// How many rounds of candidates a claim tries before answering `wait`.
 const CLAIM_ROUNDS: u32 = 4;
@@ -59,16 +61,13 @@ pub async fn claim_task(
         // The lowest id first, so that a lone runner gets runs in order (run 1 of an instance
         // type before run 2); the rest in random order, so that claimers who lost it spread out.
         candidates[1..].shuffle(&mut rand::rng());
-        for candidate in candidates {
-            // The claim is one statement with no transaction around it (a transaction would
-            // cost two round trips and hold the row lock while the URLs are signed). Should
-            // signing fail, the claim is given back, so the task stays pending for the next
-            // runner; signing only for won claims keeps lost ones cheap.
-            let Some(claimed) =
-                tasks::update_task_claimed(&state.db, candidate, &request.runner_id).await?
-            else {
-                continue;
-            };
+        // The claim is one statement over every candidate, with no transaction around it (a
+        // transaction would cost two round trips and hold the row lock while the URLs are
+        // signed). Should signing fail, the claim is given back, so the task stays pending for
+        // the next runner; signing only won claims keeps lost ones cheap.
+        if let Some(claimed) =
+            tasks::update_task_claimed(&state.db, &candidates, &request.runner_id).await?
+        {
             let presigned_urls = match presigned_urls(&state, &claimed.task).await {
                 Ok(urls) => urls,
                 Err(err) => {

@@ -164,7 +164,7 @@ async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
 
     // The first updates inside an open transaction, so it holds the row.
     let mut tx = first.begin().await.unwrap();
-    let won = tasks::update_task_claimed(&mut *tx, candidate, "runner-1")
+    let won = tasks::update_task_claimed(&mut *tx, &[candidate], "runner-1")
         .await
         .unwrap();
     assert_eq!(
@@ -172,21 +172,18 @@ async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
         Some(candidate.lock_version + 1)
     );
 
-    // The second's compare-and-set waits for the first transaction...
-    let loser = tokio::spawn(async move {
-        let result = tasks::update_task_claimed(&mut second, candidate, "runner-2").await;
-        (result, second)
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !loser.is_finished(),
-        "the second update did not wait for the row lock"
-    );
+    // The second's compare-and-set skips the row being written instead of waiting for it...
+    let skipped = tasks::update_task_claimed(&mut second, &[candidate], "runner-2")
+        .await
+        .unwrap();
+    assert!(skipped.is_none());
 
-    // ...and once that commits, finds the version changed and updates nothing.
+    // ...and once the first commits, finds the version changed and updates nothing.
     tx.commit().await.unwrap();
-    let (lost, _second) = loser.await.unwrap();
-    assert!(lost.unwrap().is_none());
+    let lost = tasks::update_task_claimed(&mut second, &[candidate], "runner-2")
+        .await
+        .unwrap();
+    assert!(lost.is_none());
 
     let task = tasks::get_task(&mut first, candidate.id)
         .await
@@ -197,7 +194,7 @@ async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
 
     // A compare-and-set with the old version also loses when nothing else is in flight.
     assert!(
-        tasks::update_task_claimed(&mut first, candidate, "runner-3")
+        tasks::update_task_claimed(&mut first, &[candidate], "runner-3")
             .await
             .unwrap()
             .is_none()
@@ -256,4 +253,30 @@ async fn a_claim_whose_urls_cannot_be_signed_gives_the_task_back() {
     app.router = working;
     let (task, _) = app.claim_assigned("local", "local-1cpu", "r").await;
     assert_eq!(task.run, 1);
+}
+
+#[tokio::test]
+async fn a_claim_takes_the_first_candidate_still_at_its_version() {
+    let app = TestApp::new().await;
+    app.start_run(&local_config()).await;
+    let candidates = tasks::get_claim_candidates(app.pool(), Provider::Local, "local-1cpu", 5)
+        .await
+        .unwrap();
+    assert_eq!(candidates.len(), 2);
+    // Another runner wins the first candidate after it was read.
+    let (first, _) = app.claim_assigned("local", "local-1cpu", "other").await;
+    assert_eq!(first.id, candidates[0].id.0);
+    let claimed = tasks::update_task_claimed(app.pool(), &candidates, "me")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.task.id, candidates[1].id);
+    assert_eq!(claimed.task.runner_id.as_deref(), Some("me"));
+    assert_eq!(claimed.run_ruby_version, "3.4.7");
+    assert!(
+        tasks::update_task_claimed(app.pool(), &candidates, "me-again")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -198,6 +198,9 @@ pub struct ClaimedTaskModel {
 /// behind another on a row lock. Of two claims that read the same version exactly one updates
 /// the row: the row lock orders them, and the second finds the version changed (or the row
 /// locked) and moves on.
+///
+/// (`t.id = ANY($1)` repeats the join condition so that the planner looks the candidates up by
+/// primary key: it cannot tell how few rows `unnest` yields and would otherwise scan the table.)
 pub async fn update_task_claimed(
     executor: impl PgExecutor<'_>,
     candidates: &[ClaimCandidate],
@@ -210,7 +213,7 @@ pub async fn update_task_claimed(
              SELECT t.id AS chosen_id, t.lock_version AS chosen_version \
              FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS c (id, version, ord) \
                  JOIN tasks t ON t.id = c.id \
-             WHERE t.lock_version = c.version AND t.state = 'pending' \
+             WHERE t.id = ANY($1) AND t.lock_version = c.version AND t.state = 'pending' \
              ORDER BY c.ord LIMIT 1 \
              FOR UPDATE OF t SKIP LOCKED \
          ), claimed AS ( \

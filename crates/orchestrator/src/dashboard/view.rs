@@ -1,0 +1,317 @@
+//! What the dashboard shows, read from the database and formatted for the templates: a run's
+//! state, task counts, breakdown by provider and instance type, task list and past runs.
+
+use std::collections::BTreeMap;
+
+use protocol::{RunState, TaskStatus};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
+
+use crate::AppState;
+use crate::db::run_history::{self, RunHistoryModel};
+use crate::db::runs::{self, ArchiveState, RunModel};
+use crate::db::tasks::{self, TaskModel};
+
+/// How many runs before the latest one the dashboard lists.
+pub const PAST_RUNS_SHOWN: usize = 20;
+
+/// How many tasks the task list shows at most; counts and breakdown cover every task.
+pub const TASKS_SHOWN: usize = 1000;
+
+/// The whole dashboard.
+#[derive(Debug, Clone)]
+pub struct DashboardView {
+    /// The latest run; `None` when no run was ever started (idle).
+    pub current: Option<RunView>,
+    /// The runs before it, newest first.
+    pub past_runs: Vec<PastRunView>,
+}
+
+/// One run with its tasks.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    /// The run id.
+    pub id: i64,
+    /// `running`, `stopping` (ended early, archive not uploaded yet), `complete` or `stopped`
+    /// (complete after an early end); also the CSS class of the status badge.
+    pub status: &'static str,
+    /// The status in words.
+    pub status_text: &'static str,
+    /// Whether "End run early" applies.
+    pub can_stop: bool,
+    /// The Ruby version benchmarked.
+    pub ruby_version: String,
+    /// When the run started.
+    pub created_at: TimeView,
+    /// When it was ended early.
+    pub stopped_at: Option<TimeView>,
+    /// When its archive was uploaded.
+    pub completed_at: Option<TimeView>,
+    /// The archive builder's progress in words.
+    pub archive_text: &'static str,
+    /// The presigned download URL of `results.tar.gz`, signed afresh for this page.
+    pub gzip_url: Option<String>,
+    /// Task counts by status.
+    pub counts: CountsView,
+    /// Task counts by provider and instance type.
+    pub breakdown: Vec<BreakdownRow>,
+    /// The tasks, by id, at most [`TASKS_SHOWN`].
+    pub tasks: Vec<TaskRow>,
+    /// How many tasks the list leaves out.
+    pub tasks_hidden: usize,
+}
+
+/// Task counts.
+#[derive(Debug, Clone, Default)]
+pub struct CountsView {
+    /// Every task.
+    pub total: u64,
+    /// Waiting for a runner.
+    pub pending: u64,
+    /// Held by a runner.
+    pub claimed: u64,
+    /// Finished with a result.
+    pub completed: u64,
+    /// Finished without one.
+    pub failed: u64,
+}
+
+impl CountsView {
+    fn add(&mut self, status: TaskStatus) {
+        self.total += 1;
+        match status {
+            TaskStatus::Pending => self.pending += 1,
+            TaskStatus::Claimed => self.claimed += 1,
+            TaskStatus::Completed => self.completed += 1,
+            TaskStatus::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// The tasks of one provider and instance type.
+#[derive(Debug, Clone)]
+pub struct BreakdownRow {
+    /// `aws`, `azure` or `local`.
+    pub provider: String,
+    /// The instance type.
+    pub instance_type: String,
+    /// Its counts.
+    pub counts: CountsView,
+}
+
+/// One task of the task list.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    /// The task id.
+    pub id: i64,
+    /// Its provider.
+    pub provider: String,
+    /// Its instance type.
+    pub instance_type: String,
+    /// Which run of its instance type it is.
+    pub run: i32,
+    /// pending, claimed, completed or failed.
+    pub status: &'static str,
+    /// The phase of the last heartbeat.
+    pub phase: Option<String>,
+    /// The benchmark running at the last heartbeat.
+    pub current_benchmark: Option<String>,
+    /// Progress at the last heartbeat, 0 to 100.
+    pub progress_pct: Option<i16>,
+    /// The last heartbeat (or the claim), with its age by the database clock.
+    pub last_heartbeat: Option<TimeView>,
+    /// The runner holding (or last holding) the task.
+    pub runner_id: Option<String>,
+    /// `error_type: error_message` of a failed task.
+    pub error: Option<String>,
+}
+
+/// A run of the past-runs list.
+#[derive(Debug, Clone)]
+pub struct PastRunView {
+    /// The run id.
+    pub id: i64,
+    /// As in [`RunView::status`].
+    pub status: &'static str,
+    /// As in [`RunView::status_text`].
+    pub status_text: &'static str,
+    /// The Ruby version.
+    pub ruby_version: String,
+    /// When it started.
+    pub created_at: TimeView,
+    /// Its tasks.
+    pub total: i64,
+    /// Completed tasks.
+    pub completed: i64,
+    /// Failed tasks.
+    pub failed: i64,
+}
+
+/// A time for a `<time datetime="...">` element.
+#[derive(Debug, Clone)]
+pub struct TimeView {
+    /// RFC 3339, for the `datetime` attribute.
+    pub iso: String,
+    /// What the page shows: a UTC date and time, or an age.
+    pub text: String,
+}
+
+impl TimeView {
+    fn at(time: OffsetDateTime) -> Self {
+        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+        Self {
+            iso: time.format(&Rfc3339).unwrap_or_default(),
+            text: time.format(&format).unwrap_or_default(),
+        }
+    }
+
+    fn age(time: OffsetDateTime, now: OffsetDateTime) -> Self {
+        Self {
+            iso: time.format(&Rfc3339).unwrap_or_default(),
+            text: format_age(now - time),
+        }
+    }
+}
+
+/// `12 s ago`, `3 min 4 s ago`, `2 h 5 min ago`.
+pub fn format_age(age: Duration) -> String {
+    let secs = age.whole_seconds().max(0);
+    match secs {
+        0 => "just now".to_owned(),
+        1..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min {} s ago", secs / 60, secs % 60),
+        _ => format!("{} h {} min ago", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// The status of a run as the dashboard names it.
+fn run_status(state: RunState, stopped: bool) -> (&'static str, &'static str) {
+    match (state, stopped) {
+        (RunState::Running, false) => ("running", "running"),
+        (RunState::Running, true) => ("stopping", "ended early, archive being built"),
+        (RunState::Complete, false) => ("complete", "complete"),
+        (RunState::Complete, true) => ("stopped", "complete (ended early)"),
+    }
+}
+
+/// Reads the whole dashboard.
+pub async fn load_dashboard(state: &AppState) -> anyhow::Result<DashboardView> {
+    let current = match runs::get_latest_run(&state.db).await? {
+        Some(run) => Some(load_run(state, run).await?),
+        None => None,
+    };
+    let limit = i64::try_from(PAST_RUNS_SHOWN + 1).unwrap_or(i64::MAX);
+    let past_runs = run_history::get_recent_runs(&state.db, limit)
+        .await?
+        .into_iter()
+        .filter(|run| current.as_ref().is_none_or(|current| current.id != run.id.0))
+        .take(PAST_RUNS_SHOWN)
+        .map(past_run_view)
+        .collect();
+    Ok(DashboardView {
+        current,
+        past_runs,
+    })
+}
+
+/// Reads one run and its tasks.
+pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView> {
+    let now = run_history::get_database_now(&state.db).await?;
+    let tasks = tasks::get_run_tasks(&state.db, run.id).await?;
+    let gzip_url = match run_history::archive_key(&run) {
+        Some(key) => Some(state.presigner.get_url(key).await?),
+        None => None,
+    };
+    let mut counts = CountsView::default();
+    let mut breakdown: BTreeMap<(String, String), CountsView> = BTreeMap::new();
+    for task in &tasks {
+        counts.add(task.state);
+        breakdown
+            .entry((task.provider.to_string(), task.instance_type.clone()))
+            .or_default()
+            .add(task.state);
+    }
+    let tasks_hidden = tasks.len().saturating_sub(TASKS_SHOWN);
+    let (status, status_text) = run_status(run.state, run.stopped_at.is_some());
+    Ok(RunView {
+        id: run.id.0,
+        status,
+        status_text,
+        can_stop: run.state == RunState::Running && run.stopped_at.is_none(),
+        ruby_version: run.ruby_version,
+        created_at: TimeView::at(run.created_at),
+        stopped_at: run.stopped_at.map(TimeView::at),
+        completed_at: run.completed_at.map(TimeView::at),
+        archive_text: match run.archive_state {
+            ArchiveState::None => "built once every task has finished",
+            ArchiveState::Building => "being built",
+            ArchiveState::Uploaded => "ready",
+            ArchiveState::Failed => "the last build failed; the next check tries again",
+        },
+        gzip_url,
+        counts,
+        breakdown: breakdown
+            .into_iter()
+            .map(|((provider, instance_type), counts)| BreakdownRow {
+                provider,
+                instance_type,
+                counts,
+            })
+            .collect(),
+        tasks: tasks
+            .into_iter()
+            .take(TASKS_SHOWN)
+            .map(|task| task_row(task, now))
+            .collect(),
+        tasks_hidden,
+    })
+}
+
+fn task_row(task: TaskModel, now: OffsetDateTime) -> TaskRow {
+    let error = match (&task.error_type, &task.error_message) {
+        (Some(kind), Some(message)) => Some(format!("{kind}: {message}")),
+        (Some(kind), None) => Some(kind.clone()),
+        (None, message) => message.clone(),
+    };
+    TaskRow {
+        id: task.id.0,
+        provider: task.provider.to_string(),
+        instance_type: task.instance_type,
+        run: task.run,
+        status: task.state.as_str(),
+        phase: task.phase,
+        current_benchmark: task.current_benchmark,
+        progress_pct: task.progress_pct,
+        last_heartbeat: task.last_heartbeat_at.map(|at| TimeView::age(at, now)),
+        runner_id: task.runner_id,
+        error: (task.state == TaskStatus::Failed).then_some(error).flatten(),
+    }
+}
+
+fn past_run_view(run: RunHistoryModel) -> PastRunView {
+    let (status, status_text) = run_status(run.state, run.stopped_at.is_some());
+    PastRunView {
+        id: run.id.0,
+        status,
+        status_text,
+        ruby_version: run.ruby_version,
+        created_at: TimeView::at(run.created_at),
+        total: run.total,
+        completed: run.completed,
+        failed: run.failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(format_age(Duration::seconds(-2)), "just now");
+        assert_eq!(format_age(Duration::seconds(12)), "12 s ago");
+        assert_eq!(format_age(Duration::seconds(184)), "3 min 4 s ago");
+        assert_eq!(format_age(Duration::seconds(7500)), "2 h 5 min ago");
+    }
+}

@@ -5,11 +5,13 @@
 //! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
 //! - [`jobs`] holds the background work (heartbeat timeouts, the archive builder),
 //!   [`lifecycle`] the run changes that more than one caller makes (ending a run early).
+//! - [`dashboard`] is the operator's HTML dashboard (Turbo, live updates, "End run early").
 //! - [`serve`] is the whole binary: migrations, the S3 clients, background jobs, the listener.
 
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub jobs: TaskTracker,
     /// Settings the handlers read.
     pub config: Arc<AppConfig>,
+    /// The operator's dashboard: its password, live-update channel and open streams.
+    pub dashboard: dashboard::DashboardState,
 }
 
 /// The settings handlers read, apart from the database and S3.
@@ -80,7 +84,14 @@ impl AppState {
             storage,
             jobs: TaskTracker::new(),
             config: Arc::new(config),
+            dashboard: dashboard::DashboardState::default(),
         }
+    }
+
+    /// The same state, with the dashboard's operator password (`None` refuses every login).
+    pub fn with_operator_password(mut self, password: Option<Secret>) -> Self {
+        self.dashboard = dashboard::DashboardState::new(password);
+        self
     }
 
     /// The same state, reading and writing the bucket through `storage`.
@@ -111,7 +122,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             claim_retry_after_secs: settings.claim_retry_after_secs,
         },
     )
-    .with_storage(storage);
+    .with_storage(storage)
+    .with_operator_password(settings.operator_password.clone());
 
     let resume_state = state.clone();
     state.jobs.spawn(async move {
@@ -131,8 +143,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen_addr))?;
     tracing::info!(address = %settings.listen_addr, "orchestrator listening");
+    // Open dashboard event streams never end by themselves: end them on shutdown.
+    let end_streams = state.dashboard.shutdown.clone();
     let served = axum::serve(listener, create_app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            end_streams.cancel();
+        })
         .await
         .context("the server failed");
     // An archive build cut short here is taken up again at the next start.

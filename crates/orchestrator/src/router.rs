@@ -13,11 +13,12 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::AppState;
 use crate::auth::require_api_key;
+use crate::dashboard::{assets, login, pages, stop, stream};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{claim, health, openapi, route_not_found, run, tasks, wrong_method};
 
-/// The orchestrator's HTTP app: the API behind bearer authentication, `GET /health` and
-/// `GET /openapi.json`.
+/// The orchestrator's HTTP app: the API behind bearer authentication, `GET /health`,
+/// `GET /openapi.json` and the operator's dashboard (its own session login).
 pub fn create_app(state: AppState) -> Router {
     let api = api_routes()
         .router
@@ -30,6 +31,7 @@ pub fn create_app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(public_routes().router)
+        .merge(dashboard_routes().router)
         .fallback(route_not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -40,6 +42,7 @@ pub fn create_app(state: AppState) -> Router {
 pub fn endpoints() -> Vec<(Method, &'static str)> {
     let mut endpoints = api_routes().endpoints;
     endpoints.extend(public_routes().endpoints);
+    endpoints.extend(dashboard_routes().endpoints);
     endpoints
 }
 
@@ -60,6 +63,21 @@ fn public_routes() -> Routes {
     Routes::default()
         .get("/health", health::get_health)
         .get("/openapi.json", openapi::get_openapi)
+}
+
+/// The dashboard's pages and assets; pages need an operator session (else 303 to `/login`),
+/// and their forms a CSRF token and a matching Origin (see `crate::dashboard`).
+fn dashboard_routes() -> Routes {
+    Routes::default()
+        .get("/", pages::get_dashboard)
+        .get("/dashboard/runs/{id}", pages::get_past_run)
+        .get("/dashboard/stream", stream::stream_dashboard)
+        .post("/dashboard/stop", stop::end_run_early)
+        .get("/login", login::get_login_page)
+        .post("/login", login::log_in_operator)
+        .post("/logout", login::log_out_operator)
+        .get(assets::TURBO_PATH, assets::get_turbo_js)
+        .get(assets::STYLESHEET_PATH, assets::get_dashboard_css)
 }
 
 /// A router that remembers what it routes.

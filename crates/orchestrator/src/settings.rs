@@ -37,7 +37,7 @@ pub struct Settings {
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Secret,
 
-    /// The password of the dashboard's operator login (the dashboard is not served yet).
+    /// The password of the dashboard's operator login; unset, the dashboard refuses every login.
     #[arg(long, env = "OPERATOR_PASSWORD", hide_env_values = true)]
     pub operator_password: Option<Secret>,
 

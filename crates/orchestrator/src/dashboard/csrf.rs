@@ -82,21 +82,36 @@ mod tests {
     #[test]
     fn only_this_host_passes_the_origin_check() {
         let ok = [
-            headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]),
+            headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ]),
             headers(&[("host", "rcb.example"), ("origin", "https://RCB.example")]),
-            headers(&[("host", "rcb.example"), ("referer", "https://rcb.example/x?y")]),
+            headers(&[
+                ("host", "rcb.example"),
+                ("referer", "https://rcb.example/x?y"),
+            ]),
         ];
         for headers in ok {
             assert!(check_origin(&headers).is_ok(), "{headers:?}");
         }
         let refused = [
-            headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:9090")]),
+            headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:9090"),
+            ]),
             headers(&[("host", "rcb.example"), ("origin", "null")]),
             headers(&[("host", "rcb.example"), ("origin", "https://evil.example")]),
-            headers(&[("host", "rcb.example"), ("origin", "https://rcb.example@evil")]),
+            headers(&[
+                ("host", "rcb.example"),
+                ("origin", "https://rcb.example@evil"),
+            ]),
             headers(&[("host", "rcb.example")]),
             headers(&[("origin", "https://rcb.example")]),
-            headers(&[("host", "rcb.example"), ("referer", "https://evil.example/")]),
+            headers(&[
+                ("host", "rcb.example"),
+                ("referer", "https://evil.example/"),
+            ]),
             // A present Origin decides even when the Referer would pass.
             headers(&[
                 ("host", "rcb.example"),

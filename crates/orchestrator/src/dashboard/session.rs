@@ -144,7 +144,12 @@ mod tests {
             plain,
             "rcb_session=t; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict"
         );
-        assert!(session_cookie("t", true).to_str().unwrap().ends_with("; Secure"));
+        assert!(
+            session_cookie("t", true)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
         let mut headers = HeaderMap::new();
         assert!(!request_is_https(&headers));
         headers.insert("x-forwarded-proto", "HTTPS, http".parse().unwrap());

@@ -25,6 +25,9 @@ pub async fn end_run_early(
     let token = form.map(|Form(form)| form.csrf_token).unwrap_or_default();
     check_csrf_token(&session, &token)?;
     let stopped = lifecycle::stop_run(&state).await?;
-    tracing::info!(run_id = stopped.run_id, "the operator ended the run early from the dashboard");
+    tracing::info!(
+        run_id = stopped.run_id,
+        "the operator ended the run early from the dashboard"
+    );
     Ok(Redirect::to("/"))
 }

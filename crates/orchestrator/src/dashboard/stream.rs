@@ -15,7 +15,6 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -166,9 +165,7 @@ pub async fn stream_dashboard(
     Ok(response)
 }
 
-async fn next_event(
-    mut stream: StreamState,
-) -> Option<(Result<Event, Infallible>, StreamState)> {
+async fn next_event(mut stream: StreamState) -> Option<(Result<Event, Infallible>, StreamState)> {
     if !stream.first {
         let shutdown = stream.app.dashboard.shutdown.clone();
         tokio::select! {

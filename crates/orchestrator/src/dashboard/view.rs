@@ -205,14 +205,15 @@ pub async fn load_dashboard(state: &AppState) -> anyhow::Result<DashboardView> {
     let past_runs = run_history::get_recent_runs(&state.db, limit)
         .await?
         .into_iter()
-        .filter(|run| current.as_ref().is_none_or(|current| current.id != run.id.0))
+        .filter(|run| {
+            current
+                .as_ref()
+                .is_none_or(|current| current.id != run.id.0)
+        })
         .take(PAST_RUNS_SHOWN)
         .map(past_run_view)
         .collect();
-    Ok(DashboardView {
-        current,
-        past_runs,
-    })
+    Ok(DashboardView { current, past_runs })
 }
 
 /// Reads one run and its tasks.
@@ -285,7 +286,9 @@ fn task_row(task: TaskModel, now: OffsetDateTime) -> TaskRow {
         progress_pct: task.progress_pct,
         last_heartbeat: task.last_heartbeat_at.map(|at| TimeView::age(at, now)),
         runner_id: task.runner_id,
-        error: (task.state == TaskStatus::Failed).then_some(error).flatten(),
+        error: (task.state == TaskStatus::Failed)
+            .then_some(error)
+            .flatten(),
     }
 }
 

@@ -2,7 +2,9 @@
 //! pool or inside a transaction, and `*Model` rows read with runtime-checked queries (the test
 //! suite runs every one of them against Postgres).
 
+pub mod run_history;
 pub mod runs;
+pub mod sessions;
 pub mod tasks;
 
 use std::fmt;

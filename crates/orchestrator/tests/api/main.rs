@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod claim;
 mod concurrency;
+mod dashboard;
 mod harness;
 mod heartbeat_timeout;
 mod openapi;

@@ -7,6 +7,7 @@
 //! a runtime of their own, because each `#[tokio::test]` has a runtime that ends with
 //! the test.
 
+pub mod browser;
 mod containers;
 mod postgres;
 mod s3;

@@ -10,7 +10,7 @@ use crate::error::AppError;
 /// The Content-Security-Policy of every page: nothing from other origins, no framing. Inline
 /// styles are allowed because Turbo's progress bar inserts a `<style>` element.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// A rendered askama template as an HTML response with the dashboard's headers.

@@ -8,6 +8,7 @@ mod bad_input;
 mod claim;
 mod concurrency;
 mod dashboard;
+mod dashboard_browser;
 mod harness;
 mod heartbeat_timeout;
 mod openapi;

@@ -10,32 +10,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::ClientBuilder;
-use fantoccini::wd::WebDriverCompatibleCommand;
-use serde_json::{Value, json};
-
-const INSTALL: &str = "apt-get update && apt-get install -y chromium chromium-driver (or run `cargo xtask test` as root, which installs missing host packages)";
-
-fn find_in_path(command: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(command))
-        .find(|p| p.is_file())
-}
-
-/// Kills and reaps chromedriver when dropped.
-struct DriverGuard(Child);
-
-impl Drop for DriverGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use test_support::browser::Browser;
 
 /// A static file server on 127.0.0.1, stopped when dropped.
 struct StaticServer {
@@ -125,92 +104,20 @@ fn serve(root: &Path, mut stream: TcpStream) {
     let _ = stream.write_all(&body);
 }
 
-/// chromedriver's log endpoint (outside the W3C standard), for the browser console.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
-    }
-}
-
-fn artifact_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("test-artifacts/site-index.png")
-}
-
 #[tokio::test]
 async fn index_renders_in_chromium_without_console_errors() {
-    let chromium = find_in_path("chromium")
-        .unwrap_or_else(|| panic!("chromium is missing; install it: {INSTALL}"));
-    let chromedriver = find_in_path("chromedriver")
-        .unwrap_or_else(|| panic!("chromedriver is missing; install it: {INSTALL}"));
-
     let dir = tempfile::tempdir().unwrap();
     crate::build::build_into(&crate::build::fixture_results(), dir.path());
     let server = StaticServer::start(dir.path().join("public"));
-
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _driver = DriverGuard(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display())),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not listen on 127.0.0.1:{port} within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,2400"]
-        }),
-    );
-    caps.insert("goog:loggingPrefs".to_owned(), json!({"browser": "ALL"}));
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session with headless Chromium");
-
-    let result = check_index(&client, server.port).await;
-    let _ = client.close().await;
+    let browser = Browser::start().await;
+    let result = check_index(&browser, server.port).await;
+    browser.close().await;
     drop(server);
     result.unwrap();
 }
 
-async fn check_index(client: &fantoccini::Client, port: u16) -> Result<(), String> {
+async fn check_index(browser: &Browser, port: u16) -> Result<(), String> {
+    let client = &browser.client;
     client
         .goto(&format!("http://127.0.0.1:{port}/index.html"))
         .await
@@ -230,20 +137,8 @@ async fn check_index(client: &fantoccini::Client, port: u16) -> Result<(), Strin
         )
         .await
         .map_err(|e| e.to_string())?;
-    let png = client.screenshot().await.map_err(|e| e.to_string())?;
-    let artifact = artifact_path();
-    std::fs::create_dir_all(artifact.parent().unwrap()).unwrap();
-    std::fs::write(&artifact, png).unwrap();
-    eprintln!("screenshot: {}", artifact.display());
-
-    let log = client
-        .issue_cmd(BrowserLog)
-        .await
-        .map_err(|e| format!("reading the browser log: {e}"))?;
-    let errors: Vec<&Value> = log
-        .as_array()
-        .map(|entries| entries.iter().filter(|e| e["level"] == "SEVERE").collect())
-        .unwrap_or_default();
+    browser.screenshot("site-index.png").await;
+    let errors = browser.console_errors().await;
     if !errors.is_empty() {
         return Err(format!("console errors: {errors:#?}"));
     }

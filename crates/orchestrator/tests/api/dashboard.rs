@@ -557,3 +557,48 @@ fn the_repository_holds_no_copy_of_turbo_js() {
     }
     assert!(checked > 50, "only {checked} files checked");
 }
+
+/// The triggers of `0002_dashboard.sql`: one notification per transaction and run however
+/// many rows change, and none for a statement that changed nothing.
+#[tokio::test]
+async fn changes_notify_the_dashboard_channel_once_per_run() {
+    let app = dashboard_app().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(app.pool())
+        .await
+        .unwrap();
+    listener
+        .listen(orchestrator::dashboard::stream::CHANNEL)
+        .await
+        .unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_millis(500), listener.recv())
+            .await
+            .ok()
+            .map(|n| n.unwrap().payload().to_owned())
+    };
+
+    let started = app.start_run(&local_config()).await;
+    let run = started.run_id.to_string();
+    assert_eq!(next().await.as_deref(), Some(run.as_str()), "the start");
+    assert_eq!(
+        next().await,
+        None,
+        "one notification for the run and its 4 tasks"
+    );
+
+    let (task, _) = app.claim_assigned("local", "local-1cpu", "runner-n").await;
+    assert_eq!(next().await.as_deref(), Some(run.as_str()), "the claim");
+    heartbeat(&app, task.id, "runner-n", "fib", 10).await;
+    assert_eq!(next().await.as_deref(), Some(run.as_str()), "the heartbeat");
+    assert_eq!(next().await, None);
+
+    // A heartbeat of another runner changes no row and notifies nothing.
+    let response = app
+        .post(
+            &format!("/tasks/{}/heartbeat", task.id),
+            &json!({"runner_id": "someone-else", "status": "running"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
+    assert_eq!(next().await, None);
+}

@@ -65,6 +65,11 @@ pub const TEST_TOOLS: &[HostTool] = &[
         command: "chromedriver",
         package: "chromium-driver",
     },
+    // The Nix checks parse and evaluate the flake's files without nixpkgs.
+    HostTool {
+        command: "nix-instantiate",
+        package: "nix-bin",
+    },
 ];
 
 /// Installs the Debian packages of missing tools when running as root; otherwise fails

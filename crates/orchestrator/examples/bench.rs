@@ -21,7 +21,9 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use orchestrator::db::{RunId, runs};
 use orchestrator::{AppConfig, AppState, MIGRATOR, Presigner, create_app};
-use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, layout};
+use protocol::{
+    ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, RubyBenchSelection, layout,
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -142,6 +144,7 @@ async fn bench_app() -> anyhow::Result<(AppState, String)> {
     );
     let reference = axum::Router::new()
         .route("/reference/claim", post(reference_claim))
+        .route("/reference/claim-in-one", post(reference_claim_in_one))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             orchestrator::auth::require_api_key,
@@ -154,8 +157,9 @@ async fn bench_app() -> anyhow::Result<(AppState, String)> {
     Ok((state, base))
 }
 
-/// The reference claim: the same request, run lookup and presigning as `POST /tasks/claim`,
-/// but the task is taken with one `FOR UPDATE SKIP LOCKED` statement.
+/// The reference claim, as one writes it first: the same request and presigning as
+/// `POST /tasks/claim`, the latest run looked up, then the task taken with one
+/// `FOR UPDATE SKIP LOCKED` statement.
 async fn reference_claim(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -170,7 +174,7 @@ async fn reference_claim(
              claimed_at = now(), last_heartbeat_at = now() \
          WHERE id = (SELECT id FROM tasks \
              WHERE run_id = $1 AND provider = $2 AND instance_type = $3 AND state = 'pending' \
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             ORDER BY run, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, run",
     )
     .bind(run.id)
@@ -183,32 +187,120 @@ async fn reference_claim(
     let Some((id, task_run)) = claimed else {
         return Ok(Json(ClaimResponse::Done));
     };
+    reference_assigned(
+        &state,
+        request,
+        id,
+        task_run,
+        run.id.0,
+        run.ruby_version,
+        run.ruby_bench.0,
+        run.debug_mode,
+    )
+    .await
+}
+
+/// The reference claim in one round trip, as `POST /tasks/claim` is: the latest run's
+/// lookup and settings folded into the `FOR UPDATE SKIP LOCKED` statement.
+async fn reference_claim_in_one(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<ClaimResponse>, String> {
+    let request = ClaimRequest::from_json(&body).map_err(|e| e.message().to_owned())?;
+    type Claimed = (
+        i64,
+        i32,
+        i64,
+        String,
+        sqlx::types::Json<RubyBenchSelection>,
+        bool,
+    );
+    let claimed: Option<Claimed> = sqlx::query_as(
+        "WITH latest AS MATERIALIZED ( \
+             SELECT id, ruby_version, ruby_bench, debug_mode FROM runs \
+             WHERE id = (SELECT id FROM runs ORDER BY seq DESC LIMIT 1) \
+                 AND state = 'running' AND stopped_at IS NULL \
+         ), claimed AS ( \
+             UPDATE tasks SET state = 'claimed', runner_id = $3, \
+                 lock_version = lock_version + 1, claimed_at = now(), last_heartbeat_at = now() \
+             WHERE id = (SELECT id FROM tasks \
+                 WHERE run_id = (SELECT id FROM latest) AND provider = $1 \
+                     AND instance_type = $2 AND state = 'pending' \
+                 ORDER BY run, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, run, run_id \
+         ) \
+         SELECT claimed.id, claimed.run, latest.id, latest.ruby_version, latest.ruby_bench, \
+             latest.debug_mode \
+         FROM claimed JOIN latest ON latest.id = claimed.run_id",
+    )
+    .bind(request.provider.as_str())
+    .bind(&request.instance_type)
+    .bind(&request.runner_id)
+    .fetch_optional(&state.db)
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some((id, task_run, run_id, ruby_version, ruby_bench, debug_mode)) = claimed else {
+        return Ok(Json(ClaimResponse::Done));
+    };
+    reference_assigned(
+        &state,
+        request,
+        id,
+        task_run,
+        run_id,
+        ruby_version,
+        ruby_bench.0,
+        debug_mode,
+    )
+    .await
+}
+
+/// The `assigned` answer of a reference claim, with its URLs signed as `POST /tasks/claim`
+/// signs them.
+#[allow(clippy::too_many_arguments)]
+async fn reference_assigned(
+    state: &AppState,
+    request: ClaimRequest,
+    id: i64,
+    task_run: i32,
+    run_id: i64,
+    ruby_version: String,
+    ruby_bench: RubyBenchSelection,
+    debug_mode: bool,
+) -> Result<Json<ClaimResponse>, String> {
     let presigned_urls = PresignedUrls {
         result: state
             .presigner
-            .put_url(&layout::task_result_key(run.id.0, id))
+            .put_url(&layout::task_result_key(run_id, id))
             .await
             .map_err(|e| e.to_string())?,
         error: state
             .presigner
-            .put_url(&layout::task_error_key(run.id.0, id))
+            .put_url(&layout::task_error_key(run_id, id))
             .await
             .map_err(|e| e.to_string())?,
     };
     Ok(Json(ClaimResponse::Assigned {
         task: ClaimedTask {
             id,
-            run_id: run.id.0,
+            run_id,
             provider: request.provider,
             instance_type: request.instance_type,
             run: u32::try_from(task_run).unwrap_or_default(),
-            ruby_version: run.ruby_version,
-            ruby_bench: run.ruby_bench.0,
-            debug_mode: run.debug_mode,
+            ruby_version,
+            ruby_bench,
+            debug_mode,
         },
         presigned_urls,
     }))
 }
+
+/// The claims measured, by name and route: the optimistic claim first, then the references.
+const CLAIM_METHODS: [(&str, &str); 3] = [
+    ("optimistic", "/tasks/claim"),
+    ("SKIP LOCKED", "/reference/claim"),
+    ("SKIP LOCKED in one statement", "/reference/claim-in-one"),
+];
 
 /// What one round of one claim method measured.
 struct ClaimRound {
@@ -239,19 +331,15 @@ async fn bench_claims(tasks: u32, claimers: &[usize], rounds: usize) -> anyhow::
     let mut summary = Vec::new();
     let mut run_id = 1_000_000_000_i64;
     for &concurrency in claimers {
-        let mut optimistic = Vec::new();
-        let mut reference = Vec::new();
+        let mut measured: Vec<Vec<ClaimRound>> = CLAIM_METHODS.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
-            // Alternate which goes first, so that neither always meets a warmer database.
-            let order = if round % 2 == 0 {
-                ["/tasks/claim", "/reference/claim"]
-            } else {
-                ["/reference/claim", "/tasks/claim"]
-            };
-            for path in order {
+            // Rotate which goes first, so that none always meets a warmer database.
+            for turn in 0..CLAIM_METHODS.len() {
+                let method = (round + turn) % CLAIM_METHODS.len();
+                let (name, path) = CLAIM_METHODS[method];
                 run_id += 1;
                 start_run(&client, &base, run_id, tasks).await?;
-                let measured = claim_all(
+                let round_measured = claim_all(
                     &client,
                     &format!("{base}{path}"),
                     concurrency,
@@ -260,24 +348,15 @@ async fn bench_claims(tasks: u32, claimers: &[usize], rounds: usize) -> anyhow::
                 )
                 .await?;
                 ensure!(
-                    measured.assigned == tasks as usize,
-                    "{path} assigned {} of {tasks} tasks",
-                    measured.assigned
+                    round_measured.assigned == tasks as usize,
+                    "{name} assigned {} of {tasks} tasks",
+                    round_measured.assigned
                 );
                 runs::update_run_complete(&state.db, RunId(run_id), "unused").await?;
-                if path == "/tasks/claim" {
-                    optimistic.push(measured);
-                } else {
-                    reference.push(measured);
-                }
+                measured[method].push(round_measured);
             }
         }
-        let ratios: Vec<f64> = optimistic
-            .iter()
-            .zip(&reference)
-            .map(|(o, r)| o.rate() / r.rate())
-            .collect();
-        for (name, measured) in [("optimistic", &optimistic), ("SKIP LOCKED", &reference)] {
+        for ((name, _), measured) in CLAIM_METHODS.iter().zip(&measured) {
             let rates: Vec<f64> = measured.iter().map(ClaimRound::rate).collect();
             let mut latencies: Vec<f64> = measured
                 .iter()
@@ -293,13 +372,21 @@ async fn bench_claims(tasks: u32, claimers: &[usize], rounds: usize) -> anyhow::
                 measured.iter().map(|m| m.doubles).sum::<usize>(),
             );
         }
-        summary.push((concurrency, median(&ratios), ratios));
+        // The optimistic claim's rate over each reference's, round by round.
+        for (reference, (name, _)) in CLAIM_METHODS.iter().enumerate().skip(1) {
+            let ratios: Vec<f64> = measured[0]
+                .iter()
+                .zip(&measured[reference])
+                .map(|(o, r)| o.rate() / r.rate())
+                .collect();
+            summary.push((concurrency, *name, median(&ratios), ratios));
+        }
     }
     println!();
-    for (concurrency, ratio, ratios) in summary {
+    for (concurrency, name, ratio, ratios) in summary {
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         println!(
-            "{concurrency} claimers: median ratio optimistic / SKIP LOCKED = {ratio:.2} (rounds: {})",
+            "{concurrency} claimers: median ratio optimistic / {name} = {ratio:.2} (rounds: {})",
             each.join(", ")
         );
     }

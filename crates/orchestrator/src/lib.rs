@@ -59,6 +59,8 @@ pub struct AppState {
     pub config: Arc<AppConfig>,
     /// The operator's dashboard: its password, live-update channel and open streams.
     pub dashboard: dashboard::DashboardState,
+    /// Where claims of each instance type start their scan of pending tasks.
+    pub claim_starts: routes::claim::ClaimStarts,
 }
 
 /// The settings handlers read, apart from the database and S3.
@@ -85,6 +87,7 @@ impl AppState {
             jobs: TaskTracker::new(),
             config: Arc::new(config),
             dashboard: dashboard::DashboardState::default(),
+            claim_starts: routes::claim::ClaimStarts::default(),
         }
     }
 

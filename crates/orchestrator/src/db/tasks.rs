@@ -1,8 +1,8 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
 use protocol::{FailRequest, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec, TaskStatus};
-use sqlx::PgExecutor;
 use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor, Row};
 use time::OffsetDateTime;
 
 use super::{RunId, TaskId};
@@ -74,15 +74,6 @@ macro_rules! task_columns {
     };
 }
 
-/// A pending task that a claim may try to take, at the version it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct ClaimCandidate {
-    /// The task id.
-    pub id: TaskId,
-    /// The version to compare and set.
-    pub lock_version: i32,
-}
-
 /// Inserts a run's tasks in the given order; ids grow in that order.
 pub async fn insert_tasks(
     executor: impl PgExecutor<'_>,
@@ -148,29 +139,166 @@ pub async fn get_run_tasks(
     .await
 }
 
-/// Up to `limit` pending tasks of the latest run that a runner of this provider and instance
-/// type may claim, lowest ids first, with the versions to compare and set; none when the latest
-/// run is complete or was stopped.
-pub async fn get_claim_candidates(
+/// Where a claim's scan of pending tasks starts: a task key (`run`, then `id`) of one run,
+/// provider and instance type below which no task of theirs is pending. Claims take tasks
+/// from the low end, so the index entries there belong to tasks claimed already; they stay in
+/// the index until a vacuum, and a scan from the very start would step over every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimStart {
+    /// The run the key belongs to; ignored for any other run.
+    pub run_id: RunId,
+    /// The task's run number.
+    pub run: i32,
+    /// The task's id.
+    pub id: TaskId,
+}
+
+/// How widely one claim statement looks: `candidates` pending tasks read from the start key
+/// in order, of which the lowest and `tried - 1` others at random are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimWindow {
+    /// The statement, with the window's sizes written in (a literal `LIMIT` is planned with
+    /// its value; a bound one is guessed at, and the guess chose a merge join over the whole
+    /// primary key).
+    sql: &'static str,
+    /// How many pending tasks it reads.
+    pub candidates: i64,
+    /// How many of them it tries.
+    pub tried: i64,
+}
+
+/// The claim statement for a window of `$candidates` read and `$tried` tried tasks.
+macro_rules! claim_sql {
+    ($candidates:literal, $tried:literal) => {
+        concat!(
+            "WITH latest AS MATERIALIZED ( \
+                 SELECT id, ruby_version, ruby_bench, debug_mode FROM runs \
+                 WHERE id = (SELECT id FROM runs ORDER BY seq DESC LIMIT 1) \
+                     AND state = 'running' AND stopped_at IS NULL \
+             ), candidates AS MATERIALIZED ( \
+                 SELECT id, run, lock_version, row_number() OVER (ORDER BY run, id) AS ord \
+                 FROM tasks \
+                 WHERE run_id = (SELECT id FROM latest) AND provider = $1 \
+                     AND instance_type = $2 AND state = 'pending' \
+                     AND (run, id) >= ( \
+                         CASE WHEN $3 = (SELECT id FROM latest) THEN $4 ELSE 0 END, \
+                         CASE WHEN $3 = (SELECT id FROM latest) THEN $5 ELSE 0 END) \
+                 ORDER BY run, id LIMIT ",
+            stringify!($candidates),
+            " ), tried AS MATERIALIZED ( \
+                 SELECT id, lock_version, CASE WHEN ord = 1 THEN 0 ELSE 1 + random() END AS rank \
+                 FROM candidates ORDER BY rank LIMIT ",
+            stringify!($tried),
+            " ), chosen AS ( \
+                 SELECT t.id, t.lock_version FROM tried JOIN tasks t ON t.id = tried.id \
+                 WHERE t.lock_version = tried.lock_version \
+                 ORDER BY tried.rank LIMIT 1 \
+                 FOR UPDATE OF t SKIP LOCKED \
+             ), claimed AS ( \
+                 UPDATE tasks SET state = 'claimed', runner_id = $6, \
+                     lock_version = tasks.lock_version + 1, claimed_at = now(), \
+                     last_heartbeat_at = now() \
+                 FROM chosen \
+                 WHERE tasks.id = chosen.id AND tasks.lock_version = chosen.lock_version \
+                     AND tasks.state = 'pending' \
+                 RETURNING tasks.* \
+             ) \
+             SELECT (SELECT count(*) FROM candidates) AS candidates, \
+                 latest.id AS start_run_id, first.run AS start_run, first.id AS start_id, \
+                 claimed.*, latest.ruby_version AS run_ruby_version, \
+                 latest.ruby_bench AS run_ruby_bench, latest.debug_mode AS run_debug_mode \
+             FROM (SELECT) AS one \
+                 LEFT JOIN latest ON true \
+                 LEFT JOIN candidates first ON first.ord = 1 \
+                 LEFT JOIN claimed ON true"
+        )
+    };
+}
+
+/// The windows of a claim's rounds: narrow while few claims compete, wider after a lost round.
+pub const CLAIM_WINDOWS: [ClaimWindow; 3] = [
+    ClaimWindow {
+        sql: claim_sql!(32, 8),
+        candidates: 32,
+        tried: 8,
+    },
+    ClaimWindow {
+        sql: claim_sql!(128, 16),
+        candidates: 128,
+        tried: 16,
+    },
+    ClaimWindow {
+        sql: claim_sql!(256, 32),
+        candidates: 256,
+        tried: 32,
+    },
+];
+
+/// What one claim statement found.
+#[derive(Debug, Clone)]
+pub struct ClaimAttempt {
+    /// How many pending tasks it read (at most the window's `candidates`); zero means none of
+    /// this provider and instance type is pending at or after the start key in the latest run,
+    /// or the latest run is complete or stopped.
+    pub candidates: i64,
+    /// The lowest pending task it read: where the next claim may start.
+    pub start: Option<ClaimStart>,
+    /// The task it took, if it won one.
+    pub claimed: Option<ClaimedTaskModel>,
+}
+
+/// The optimistic claim, in one statement: reads pending tasks of the latest run for this
+/// provider and instance type from `start` on (from the lowest when `start` is `None` or of
+/// another run) with their versions, then takes the first that is still pending at the
+/// version read, trying the lowest first and then others in random order, so that claimers
+/// who lost the lowest spread out. The take is a compare-and-set on `state` and
+/// `lock_version`; a task that another claim is writing at that moment is skipped
+/// (`SKIP LOCKED`) instead of waited for, since that claim will most likely win it.
+///
+/// The read and the take share the statement's snapshot: a task claimed by a statement that
+/// committed in between fails the version check when it is locked (Postgres re-reads the
+/// newest version of a locked row and checks the condition again) and is passed over. One
+/// round trip decides a claim; no lock is held while candidates are read.
+pub async fn claim_task(
     executor: impl PgExecutor<'_>,
+    window: &ClaimWindow,
     provider: Provider,
     instance_type: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<ClaimCandidate>> {
-    sqlx::query_as(
-        "SELECT id, lock_version FROM tasks \
-         WHERE run_id = ( \
-                 SELECT id FROM (SELECT id, state, stopped_at FROM runs ORDER BY seq DESC LIMIT 1) \
-                     AS latest \
-                 WHERE state = 'running' AND stopped_at IS NULL) \
-             AND provider = $1 AND instance_type = $2 AND state = 'pending' \
-         ORDER BY id LIMIT $3",
-    )
-    .bind(provider.as_str())
-    .bind(instance_type)
-    .bind(limit)
-    .fetch_all(executor)
-    .await
+    runner_id: &str,
+    start: Option<ClaimStart>,
+) -> sqlx::Result<ClaimAttempt> {
+    let start = start.unwrap_or(ClaimStart {
+        run_id: RunId(0),
+        run: 0,
+        id: TaskId(0),
+    });
+    let row = sqlx::query(window.sql)
+        .bind(provider.as_str())
+        .bind(instance_type)
+        .bind(start.run_id)
+        .bind(start.run)
+        .bind(start.id)
+        .bind(runner_id)
+        .fetch_one(executor)
+        .await?;
+    let candidates: i64 = row.try_get("candidates")?;
+    let start = match (
+        row.try_get::<Option<RunId>, _>("start_run_id")?,
+        row.try_get::<Option<i32>, _>("start_run")?,
+        row.try_get::<Option<TaskId>, _>("start_id")?,
+    ) {
+        (Some(run_id), Some(run), Some(id)) => Some(ClaimStart { run_id, run, id }),
+        _ => None,
+    };
+    let claimed = match row.try_get::<Option<TaskId>, _>("id")? {
+        Some(_) => Some(ClaimedTaskModel::from_row(&row)?),
+        None => None,
+    };
+    Ok(ClaimAttempt {
+        candidates,
+        start,
+        claimed,
+    })
 }
 
 /// A task just claimed, with what the runner needs of its run.
@@ -185,53 +313,6 @@ pub struct ClaimedTaskModel {
     pub run_ruby_bench: Json<RubyBenchSelection>,
     /// Whether the run's runners keep their hosts up after a failure.
     pub run_debug_mode: bool,
-}
-
-/// The optimistic claim over candidates: takes for `runner_id` the first candidate, in the
-/// order given, that is still pending at the version it was read at, and returns it with its
-/// run's settings. `None` means other claims won every candidate.
-///
-/// One statement tries every candidate: a compare-and-set on `state` and `lock_version` per
-/// row, where a row that another claim is writing at this moment is skipped (`SKIP LOCKED`)
-/// instead of waited for, since that claim will most likely win it. Under contention each
-/// claim is then one round trip whatever the number of lost candidates, and no claim queues
-/// behind another on a row lock. Of two claims that read the same version exactly one updates
-/// the row: the row lock orders them, and the second finds the version changed (or the row
-/// locked) and moves on.
-///
-/// (`t.id = ANY($1)` repeats the join condition so that the planner looks the candidates up by
-/// primary key: it cannot tell how few rows `unnest` yields and would otherwise scan the table.)
-pub async fn update_task_claimed(
-    executor: impl PgExecutor<'_>,
-    candidates: &[ClaimCandidate],
-    runner_id: &str,
-) -> sqlx::Result<Option<ClaimedTaskModel>> {
-    let ids: Vec<TaskId> = candidates.iter().map(|c| c.id).collect();
-    let versions: Vec<i32> = candidates.iter().map(|c| c.lock_version).collect();
-    sqlx::query_as(concat!(
-        "WITH chosen AS ( \
-             SELECT t.id AS chosen_id, t.lock_version AS chosen_version \
-             FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS c (id, version, ord) \
-                 JOIN tasks t ON t.id = c.id \
-             WHERE t.id = ANY($1) AND t.lock_version = c.version AND t.state = 'pending' \
-             ORDER BY c.ord LIMIT 1 \
-             FOR UPDATE OF t SKIP LOCKED \
-         ), claimed AS ( \
-             UPDATE tasks SET state = 'claimed', runner_id = $3, \
-                 lock_version = lock_version + 1, claimed_at = now(), last_heartbeat_at = now() \
-             FROM chosen \
-             WHERE id = chosen_id AND lock_version = chosen_version AND state = 'pending' \
-             RETURNING ",
-        task_columns!(),
-        ") SELECT claimed.*, runs.ruby_version AS run_ruby_version, \
-             runs.ruby_bench AS run_ruby_bench, runs.debug_mode AS run_debug_mode \
-         FROM claimed JOIN runs ON runs.id = claimed.run_id"
-    ))
-    .bind(ids)
-    .bind(versions)
-    .bind(runner_id)
-    .fetch_optional(executor)
-    .await
 }
 
 /// Records a heartbeat of the runner holding the task, by the database clock. Returns false

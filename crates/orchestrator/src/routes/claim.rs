@@ -1,61 +1,106 @@
 //! `POST /tasks/claim`: optimistic claims with a compare-and-set on `lock_version`.
 //!
-//! A claim reads pending candidates of the runner's provider and instance type with their
-//! versions and takes the first one still at its version with [`tasks::update_task_claimed`]
-//! (one statement for all candidates; a row another claim is writing at that moment is skipped
-//! rather than waited for); losing means other runners took them first. No lock is held while
-//! a claim is being decided, only for the statement that takes the task.
-//! After a round of lost candidates it waits a random moment (so claimers that collided do not
-//! collide again in lockstep) and reads fresh candidates, a bounded number of times. Only when
-//! every attempt was lost does it answer `wait`.
+//! A claim is one statement ([`tasks::claim_task`]): it reads pending candidates of the
+//! runner's provider and instance type with their versions and takes the first one still at
+//! its version, skipping a row another claim is writing at that moment rather than waiting for
+//! it; losing means other runners took them first. After a lost round the next reads a wider
+//! window, and from the third on it first waits a random moment (so claimers that collided do
+//! not collide again in lockstep), a bounded number of times. Only when every attempt was lost
+//! does it answer `wait`.
+//!
+//! Each scan starts where the last claim of that instance type found the lowest pending task
+//! ([`ClaimStarts`]), so that it does not step over the index entries of every task claimed so
+//! far; a scan that finds nothing from there looks again from the start before the answer is
+//! `done`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, layout};
+use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, Provider, layout};
 use rand::Rng;
-use rand::seq::SliceRandom;
 
 use crate::AppState;
 use crate::db::runs;
-use crate::db::tasks::{self, ClaimedTaskModel, TaskModel};
+use crate::db::tasks::{self, CLAIM_WINDOWS, ClaimStart, ClaimedTaskModel, TaskModel};
 use crate::error::AppResult;
 use crate::extract::JsonBody;
 use crate::routes::run::no_run_yet;
 
-/// How many pending tasks the first round of a claim reads; each later round reads four times
-/// as many as the one before, up to [`MAX_CANDIDATES`]. Wide enough that 64 concurrent
-/// claimers, trying candidates in random order, mostly try different tasks (measured: with 4,
-/// 16 claimers needed 1.6 rounds a claim; with 64, 1.003).
-const FIRST_ROUND_CANDIDATES: i64 = 32;
+/// How many rounds a claim tries before answering `wait`; rounds beyond the windows reuse
+/// the widest.
+const CLAIM_ROUNDS: usize = 4;
 
-/// The largest candidate window of a round.
-const MAX_CANDIDATES: i64 = 256;
+/// The longest random pause before a round from the third on, in milliseconds per round
+/// after the second.
+const MAX_JITTER_MS_PER_ROUND: u64 = 5;
 
-/// How many rounds of candidates a claim tries before answering `wait`.
-const CLAIM_ROUNDS: u32 = 4;
+/// Where the claims of each provider and instance type start their scan: the lowest pending
+/// task the last claim read. Shared by every request of this process; any value is only a
+/// hint, since a scan that finds nothing from it looks again from the start.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimStarts(Arc<Mutex<HashMap<(Provider, String), ClaimStart>>>);
 
-/// The longest random pause between rounds, in milliseconds; it grows with each round.
-const MAX_JITTER_MS_PER_ROUND: u64 = 10;
+/// More instance types than any run has; beyond, the hints are dropped and grow again.
+const MAX_CLAIM_STARTS: usize = 10_000;
+
+impl ClaimStarts {
+    fn get(&self, provider: Provider, instance_type: &str) -> Option<ClaimStart> {
+        let starts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        starts.get(&(provider, instance_type.to_owned())).copied()
+    }
+
+    fn set(&self, provider: Provider, instance_type: &str, start: Option<ClaimStart>) {
+        let mut starts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (provider, instance_type.to_owned());
+        match start {
+            Some(start) => {
+                if starts.len() >= MAX_CLAIM_STARTS && !starts.contains_key(&key) {
+                    starts.clear();
+                }
+                starts.insert(key, start);
+            }
+            None => {
+                starts.remove(&key);
+            }
+        }
+    }
+}
 
 /// Hands the runner a pending task of its provider and instance type, or says `wait` or `done`.
 pub async fn claim_task(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> AppResult<Json<ClaimResponse>> {
-    let mut window = FIRST_ROUND_CANDIDATES;
-    for round in 1..=CLAIM_ROUNDS {
-        // The common path is two round trips: candidates of the latest run, then the
-        // compare-and-set, which returns the run's settings too.
-        let mut candidates = tasks::get_claim_candidates(
+    let (provider, instance_type) = (request.provider, request.instance_type.as_str());
+    let mut start = state.claim_starts.get(provider, instance_type);
+    let mut round = 0;
+    while round < CLAIM_ROUNDS {
+        let window = &CLAIM_WINDOWS[round.min(CLAIM_WINDOWS.len() - 1)];
+        let attempt = tasks::claim_task(
             &state.db,
-            request.provider,
-            &request.instance_type,
             window,
+            provider,
+            instance_type,
+            &request.runner_id,
+            start,
         )
         .await?;
-        if candidates.is_empty() {
+        if attempt.candidates == 0 {
+            if start.take().is_some() {
+                // Nothing from the hint on: look again from the lowest task (a task given
+                // back may be pending below it) before saying `done`.
+                state.claim_starts.set(provider, instance_type, None);
+                continue;
+            }
             // Nothing to claim in the latest run (or it is complete or stopped); a 404 only
             // when no run was ever started.
             return match runs::get_latest_run(&state.db).await? {
@@ -63,32 +108,29 @@ pub async fn claim_task(
                 None => Err(no_run_yet()),
             };
         }
-        // The lowest id first, so that a lone runner gets runs in order (run 1 of an instance
-        // type before run 2); the rest in random order, so that claimers who lost it spread out.
-        candidates[1..].shuffle(&mut rand::rng());
-        // The claim is one statement over every candidate, with no transaction around it (a
-        // transaction would cost two round trips and hold the row lock while the URLs are
-        // signed). Should signing fail, the claim is given back, so the task stays pending for
-        // the next runner; signing only won claims keeps lost ones cheap.
-        if let Some(claimed) =
-            tasks::update_task_claimed(&state.db, &candidates, &request.runner_id).await?
-        {
+        start = attempt.start;
+        state.claim_starts.set(provider, instance_type, start);
+        if let Some(claimed) = attempt.claimed {
+            // The claim has no transaction around it (a transaction would cost round trips
+            // and hold the row lock while the URLs are signed). Should signing fail, the claim
+            // is given back, so the task stays pending for the next runner; it may be pending
+            // below the scans' start now, so the start is forgotten.
             let presigned_urls = match presigned_urls(&state, &claimed.task).await {
                 Ok(urls) => urls,
                 Err(err) => {
                     tasks::update_task_unclaimed(&state.db, &claimed.task).await?;
+                    state.claim_starts.set(provider, instance_type, None);
                     return Err(err);
                 }
             };
             return Ok(Json(assigned(claimed, presigned_urls)));
         }
-        // A lost first round only means a small window: widen it and try again at once. After
-        // that, pause a random moment, so that claimers that collided do not collide again in
-        // lockstep.
-        window = (window * 4).min(MAX_CANDIDATES);
-        if round > 1 {
-            let jitter =
-                rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * u64::from(round - 1));
+        round += 1;
+        // A lost first round only means a narrow window: the next is wider and goes at once.
+        // After that, pause a random moment, so that claimers that collided do not collide
+        // again in lockstep.
+        if (2..CLAIM_ROUNDS).contains(&round) {
+            let jitter = rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * (round as u64 - 1));
             tokio::time::sleep(Duration::from_millis(jitter)).await;
         }
     }

@@ -142,62 +142,147 @@ async fn claim_waits_when_every_compare_and_set_is_lost() {
 }
 
 #[tokio::test]
-async fn of_two_claims_reading_the_same_version_exactly_one_wins() {
+async fn a_claim_skips_a_task_another_claim_is_taking_and_never_takes_it_twice() {
     let app = TestApp::new().await;
     app.start_run(&json!({
         "ruby_version": "3.4.7", "runs_per_instance_type": 1, "run_id": 7, "local": ["only"]
     }))
     .await;
+    let window = &tasks::CLAIM_WINDOWS[0];
     let mut first = PgConnection::connect(&app.database.url).await.unwrap();
     let mut second = PgConnection::connect(&app.database.url).await.unwrap();
 
-    // Both read the one pending task at the same version.
-    let read_first = tasks::get_claim_candidates(&mut first, Provider::Local, "only", 5)
-        .await
-        .unwrap();
-    let read_second = tasks::get_claim_candidates(&mut second, Provider::Local, "only", 5)
-        .await
-        .unwrap();
-    assert_eq!(read_first, read_second);
-    assert_eq!(read_first.len(), 1);
-    let candidate = read_first[0];
-
-    // The first updates inside an open transaction, so it holds the row.
+    // The first claim takes the one task inside an open transaction, so it holds the row.
     let mut tx = first.begin().await.unwrap();
-    let won = tasks::update_task_claimed(&mut *tx, &[candidate], "runner-1")
+    let won = tasks::claim_task(&mut *tx, window, Provider::Local, "only", "runner-1", None)
         .await
         .unwrap();
-    assert_eq!(
-        won.as_ref().map(|t| t.task.lock_version),
-        Some(candidate.lock_version + 1)
-    );
+    assert_eq!(won.candidates, 1);
+    let won = won.claimed.expect("the first claim wins");
+    assert_eq!(won.task.lock_version, 1);
 
-    // The second's compare-and-set skips the row being written instead of waiting for it...
-    let skipped = tasks::update_task_claimed(&mut second, &[candidate], "runner-2")
-        .await
-        .unwrap();
-    assert!(skipped.is_none());
+    // The second still reads the task as pending at version 0, but skips the row being
+    // written instead of waiting for it: a lost round, not a second owner.
+    let skipped = tasks::claim_task(
+        &mut second,
+        window,
+        Provider::Local,
+        "only",
+        "runner-2",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(skipped.candidates, 1);
+    assert!(skipped.claimed.is_none());
 
-    // ...and once the first commits, finds the version changed and updates nothing.
+    // Once the first commits, nothing is pending.
     tx.commit().await.unwrap();
-    let lost = tasks::update_task_claimed(&mut second, &[candidate], "runner-2")
-        .await
-        .unwrap();
-    assert!(lost.is_none());
+    let after = tasks::claim_task(
+        &mut second,
+        window,
+        Provider::Local,
+        "only",
+        "runner-2",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.candidates, 0);
+    assert!(after.claimed.is_none());
 
-    let task = tasks::get_task(&mut first, candidate.id)
+    let task = tasks::get_task(&mut first, won.task.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(task.runner_id.as_deref(), Some("runner-1"));
     assert_eq!(task.lock_version, 1);
+}
 
-    // A compare-and-set with the old version also loses when nothing else is in flight.
+#[tokio::test]
+async fn a_claim_reads_from_its_start_and_reports_the_lowest_pending_task() {
+    let app = TestApp::new().await;
+    app.start_run(&local_config()).await;
+    let window = &tasks::CLAIM_WINDOWS[0];
+    let claim = |start| {
+        tasks::claim_task(
+            app.pool(),
+            window,
+            Provider::Local,
+            "local-1cpu",
+            "me",
+            start,
+        )
+    };
+
+    // From the lowest: run 1 of the type is taken, and was the lowest pending task read.
+    let first = claim(None).await.unwrap();
+    assert_eq!(first.candidates, 2);
+    let taken = first.claimed.unwrap();
+    assert_eq!(taken.task.run, 1);
+    assert_eq!(taken.run_ruby_version, "3.4.7");
+    let start = first.start.unwrap();
+    assert_eq!(
+        (start.run_id, start.run, start.id),
+        (RunId(1733945123), 1, taken.task.id)
+    );
+
+    // From run 2 on, run 1 is not even read.
+    let second = claim(Some(tasks::ClaimStart {
+        run: 2,
+        id: TaskId(0),
+        ..start
+    }))
+    .await
+    .unwrap();
+    assert_eq!(second.candidates, 1);
+    assert_eq!(second.claimed.unwrap().task.run, 2);
+
+    // A start of another run is ignored: the scan is from the lowest, and finds nothing left.
+    let pending = claim(Some(tasks::ClaimStart {
+        run_id: RunId(1),
+        run: 9,
+        id: TaskId(99),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(pending.candidates, 0);
+    assert!(pending.start.is_none() && pending.claimed.is_none());
+}
+
+#[tokio::test]
+async fn a_lone_runner_gets_runs_in_order_and_a_task_given_back_is_claimed_again() {
+    let app = TestApp::new().await;
+    app.start_run(&local_config()).await;
+    let (run_1, _) = app.claim_assigned("local", "local-1cpu", "r").await;
+    let (run_2, _) = app.claim_assigned("local", "local-1cpu", "r").await;
+    assert_eq!((run_1.run, run_2.run), (1, 2));
+
+    // Run 1 becomes pending again, below where the claims of its type now start reading.
+    let claimed = tasks::get_task(app.pool(), TaskId(run_1.id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
-        tasks::update_task_claimed(&mut first, &[candidate], "runner-3")
+        tasks::update_task_unclaimed(app.pool(), &claimed)
             .await
             .unwrap()
-            .is_none()
+    );
+
+    // The scan from the start finds nothing, looks again from the lowest and takes it.
+    let (again, _) = app.claim_assigned("local", "local-1cpu", "r2").await;
+    assert_eq!(again.id, run_1.id);
+    let task = tasks::get_task(app.pool(), TaskId(run_1.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (task.runner_id.as_deref(), task.lock_version),
+        (Some("r2"), 3)
+    );
+    assert_eq!(
+        app.claim("local", "local-1cpu", "r").await,
+        ClaimResponse::Done
     );
 }
 
@@ -253,30 +338,4 @@ async fn a_claim_whose_urls_cannot_be_signed_gives_the_task_back() {
     app.router = working;
     let (task, _) = app.claim_assigned("local", "local-1cpu", "r").await;
     assert_eq!(task.run, 1);
-}
-
-#[tokio::test]
-async fn a_claim_takes_the_first_candidate_still_at_its_version() {
-    let app = TestApp::new().await;
-    app.start_run(&local_config()).await;
-    let candidates = tasks::get_claim_candidates(app.pool(), Provider::Local, "local-1cpu", 5)
-        .await
-        .unwrap();
-    assert_eq!(candidates.len(), 2);
-    // Another runner wins the first candidate after it was read.
-    let (first, _) = app.claim_assigned("local", "local-1cpu", "other").await;
-    assert_eq!(first.id, candidates[0].id.0);
-    let claimed = tasks::update_task_claimed(app.pool(), &candidates, "me")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(claimed.task.id, candidates[1].id);
-    assert_eq!(claimed.task.runner_id.as_deref(), Some("me"));
-    assert_eq!(claimed.run_ruby_version, "3.4.7");
-    assert!(
-        tasks::update_task_claimed(app.pool(), &candidates, "me-again")
-            .await
-            .unwrap()
-            .is_none()
-    );
 }

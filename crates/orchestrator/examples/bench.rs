@@ -32,9 +32,6 @@ use test_support::{S3Server, fresh_bucket, fresh_database};
 /// The API key of the benchmarked app.
 const API_KEY: &str = "bench-api-key";
 
-/// The database connections the app gets, as many as `serve` uses.
-const APP_DB_CONNECTIONS: u32 = 20;
-
 #[derive(Parser)]
 #[command(about = "Benchmarks of the orchestrator")]
 struct Cli {
@@ -124,7 +121,8 @@ fn main() -> anyhow::Result<()> {
 async fn bench_app() -> anyhow::Result<(AppState, String)> {
     let database = fresh_database().await;
     let pool = PgPoolOptions::new()
-        .max_connections(APP_DB_CONNECTIONS)
+        // As many database connections as `serve` uses.
+        .max_connections(orchestrator::MAX_DB_CONNECTIONS)
         .connect(&database.url)
         .await?;
     MIGRATOR.run(&pool).await?;

@@ -200,7 +200,6 @@ macro_rules! claim_sql {
                      last_heartbeat_at = now() \
                  FROM chosen \
                  WHERE tasks.id = chosen.id AND tasks.lock_version = chosen.lock_version \
-                     AND tasks.state = 'pending' \
                  RETURNING tasks.* \
              ) \
              SELECT (SELECT count(*) FROM candidates) AS candidates, \
@@ -251,9 +250,14 @@ pub struct ClaimAttempt {
 /// provider and instance type from `start` on (from the lowest when `start` is `None` or of
 /// another run) with their versions, then takes the first that is still pending at the
 /// version read, trying the lowest first and then others in random order, so that claimers
-/// who lost the lowest spread out. The take is a compare-and-set on `state` and
-/// `lock_version`; a task that another claim is writing at that moment is skipped
+/// who lost the lowest spread out. The take is a compare-and-set on `lock_version`; a task
+/// that another claim is writing at that moment is skipped
 /// (`SKIP LOCKED`) instead of waited for, since that claim will most likely win it.
+///
+/// The update names no `state`: the row is locked at the version read, and every state
+/// change bumps the version, so it is pending. (A `state = 'pending'` there would let the
+/// planner reach the row through the index of pending tasks, and when its statistics say few
+/// tasks are pending it does, walking every pending task.)
 ///
 /// The read and the take share the statement's snapshot: a task claimed by a statement that
 /// committed in between fails the version check when it is locked (Postgres re-reads the

@@ -62,8 +62,9 @@ pub struct AppState {
     pub config: Arc<AppConfig>,
     /// The operator's dashboard: its password, live-update channel and open streams.
     pub dashboard: dashboard::DashboardState,
-    /// Where claims of each instance type start their scan of pending tasks.
-    pub claim_starts: routes::claim::ClaimStarts,
+    /// Where claims of each instance type start their scan of pending tasks, and how many
+    /// claims are being decided.
+    pub claims: routes::claim::ClaimState,
 }
 
 /// The settings handlers read, apart from the database and S3.
@@ -90,7 +91,7 @@ impl AppState {
             jobs: TaskTracker::new(),
             config: Arc::new(config),
             dashboard: dashboard::DashboardState::default(),
-            claim_starts: routes::claim::ClaimStarts::default(),
+            claims: routes::claim::ClaimState::default(),
         }
     }
 

@@ -154,7 +154,7 @@ pub struct ClaimStart {
 }
 
 /// How widely one claim statement looks: `candidates` pending tasks read from the start key
-/// in order, of which the lowest and `tried - 1` others at random are tried.
+/// in order, of which `tried` are tried: the lowest first when asked, the others at random.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimWindow {
     /// The statement, with the window's sizes written in (a literal `LIMIT` is planned with
@@ -186,7 +186,8 @@ macro_rules! claim_sql {
                  ORDER BY run, id LIMIT ",
             stringify!($candidates),
             " ), tried AS MATERIALIZED ( \
-                 SELECT id, lock_version, CASE WHEN ord = 1 THEN 0 ELSE 1 + random() END AS rank \
+                 SELECT id, lock_version, \
+                     CASE WHEN ord = 1 AND $7 THEN 0 ELSE 1 + random() END AS rank \
                  FROM candidates ORDER BY rank LIMIT ",
             stringify!($tried),
             " ), chosen AS ( \
@@ -249,8 +250,8 @@ pub struct ClaimAttempt {
 /// The optimistic claim, in one statement: reads pending tasks of the latest run for this
 /// provider and instance type from `start` on (from the lowest when `start` is `None` or of
 /// another run) with their versions, then takes the first that is still pending at the
-/// version read, trying the lowest first and then others in random order, so that claimers
-/// who lost the lowest spread out. The take is a compare-and-set on `lock_version`; a task
+/// version read, trying the lowest first when `lowest_first` and the others in random order,
+/// so that concurrent claimers spread out. The take is a compare-and-set on `lock_version`; a task
 /// that another claim is writing at that moment is skipped
 /// (`SKIP LOCKED`) instead of waited for, since that claim will most likely win it.
 ///
@@ -270,6 +271,7 @@ pub async fn claim_task(
     instance_type: &str,
     runner_id: &str,
     start: Option<ClaimStart>,
+    lowest_first: bool,
 ) -> sqlx::Result<ClaimAttempt> {
     let start = start.unwrap_or(ClaimStart {
         run_id: RunId(0),
@@ -283,6 +285,7 @@ pub async fn claim_task(
         .bind(start.run)
         .bind(start.id)
         .bind(runner_id)
+        .bind(lowest_first)
         .fetch_one(executor)
         .await?;
     let candidates: i64 = row.try_get("candidates")?;

@@ -9,11 +9,12 @@
 //! does it answer `wait`.
 //!
 //! Each scan starts where the last claim of that instance type found the lowest pending task
-//! ([`ClaimStarts`]), so that it does not step over the index entries of every task claimed so
+//! ([`ClaimState`]), so that it does not step over the index entries of every task claimed so
 //! far; a scan that finds nothing from there looks again from the start before the answer is
 //! `done`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,27 +38,31 @@ const CLAIM_ROUNDS: usize = 4;
 /// after the second.
 const MAX_JITTER_MS_PER_ROUND: u64 = 5;
 
-/// Where the claims of each provider and instance type start their scan: the lowest pending
-/// task the last claim read. Shared by every request of this process; any value is only a
-/// hint, since a scan that finds nothing from it looks again from the start.
+/// What the claims of this process share: where the claims of each provider and instance
+/// type start their scan (the lowest pending task the last claim read), and how many claims
+/// are being decided right now. A start is only a hint, since a scan that finds nothing from it
+/// looks again from the lowest task.
 #[derive(Debug, Clone, Default)]
-pub struct ClaimStarts(Arc<Mutex<HashMap<(Provider, String), ClaimStart>>>);
+pub struct ClaimState {
+    starts: Arc<Mutex<HashMap<(Provider, String), ClaimStart>>>,
+    in_flight: Arc<AtomicUsize>,
+}
 
 /// More instance types than any run has; beyond, the hints are dropped and grow again.
 const MAX_CLAIM_STARTS: usize = 10_000;
 
-impl ClaimStarts {
-    fn get(&self, provider: Provider, instance_type: &str) -> Option<ClaimStart> {
+impl ClaimState {
+    fn start(&self, provider: Provider, instance_type: &str) -> Option<ClaimStart> {
         let starts = self
-            .0
+            .starts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         starts.get(&(provider, instance_type.to_owned())).copied()
     }
 
-    fn set(&self, provider: Provider, instance_type: &str, start: Option<ClaimStart>) {
+    fn set_start(&self, provider: Provider, instance_type: &str, start: Option<ClaimStart>) {
         let mut starts = self
-            .0
+            .starts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let key = (provider, instance_type.to_owned());
@@ -73,6 +78,22 @@ impl ClaimStarts {
             }
         }
     }
+
+    /// Counts a claim as being decided until the guard is dropped; says whether it is the
+    /// only one.
+    fn enter(&self) -> (InFlight, bool) {
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        (InFlight(self.in_flight.clone()), before == 0)
+    }
+}
+
+/// A claim being decided; see [`ClaimState::enter`].
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Hands the runner a pending task of its provider and instance type, or says `wait` or `done`.
@@ -81,7 +102,12 @@ pub async fn claim_task(
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> AppResult<Json<ClaimResponse>> {
     let (provider, instance_type) = (request.provider, request.instance_type.as_str());
-    let mut start = state.claim_starts.get(provider, instance_type);
+    let mut start = state.claims.start(provider, instance_type);
+    // A lone claim takes the lowest task (a lone runner gets run 1 before run 2). Concurrent
+    // claims all try candidates at random: the lowest is the one every claim would try first,
+    // so it is mostly taken already, and a row claimed after the statement's snapshot costs
+    // Postgres a re-check of the whole statement (EvalPlanQual) before it is passed over.
+    let (_in_flight, lowest_first) = state.claims.enter();
     let mut round = 0;
     while round < CLAIM_ROUNDS {
         let window = &CLAIM_WINDOWS[round.min(CLAIM_WINDOWS.len() - 1)];
@@ -92,13 +118,14 @@ pub async fn claim_task(
             instance_type,
             &request.runner_id,
             start,
+            lowest_first,
         )
         .await?;
         if attempt.candidates == 0 {
             if start.take().is_some() {
                 // Nothing from the hint on: look again from the lowest task (a task given
                 // back may be pending below it) before saying `done`.
-                state.claim_starts.set(provider, instance_type, None);
+                state.claims.set_start(provider, instance_type, None);
                 continue;
             }
             // Nothing to claim in the latest run (or it is complete or stopped); a 404 only
@@ -109,7 +136,7 @@ pub async fn claim_task(
             };
         }
         start = attempt.start;
-        state.claim_starts.set(provider, instance_type, start);
+        state.claims.set_start(provider, instance_type, start);
         if let Some(claimed) = attempt.claimed {
             // The claim has no transaction around it (a transaction would cost round trips
             // and hold the row lock while the URLs are signed). Should signing fail, the claim
@@ -119,7 +146,7 @@ pub async fn claim_task(
                 Ok(urls) => urls,
                 Err(err) => {
                     tasks::update_task_unclaimed(&state.db, &claimed.task).await?;
-                    state.claim_starts.set(provider, instance_type, None);
+                    state.claims.set_start(provider, instance_type, None);
                     return Err(err);
                 }
             };

@@ -154,9 +154,17 @@ async fn a_claim_skips_a_task_another_claim_is_taking_and_never_takes_it_twice()
 
     // The first claim takes the one task inside an open transaction, so it holds the row.
     let mut tx = first.begin().await.unwrap();
-    let won = tasks::claim_task(&mut *tx, window, Provider::Local, "only", "runner-1", None)
-        .await
-        .unwrap();
+    let won = tasks::claim_task(
+        &mut *tx,
+        window,
+        Provider::Local,
+        "only",
+        "runner-1",
+        None,
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(won.candidates, 1);
     let won = won.claimed.expect("the first claim wins");
     assert_eq!(won.task.lock_version, 1);
@@ -170,6 +178,7 @@ async fn a_claim_skips_a_task_another_claim_is_taking_and_never_takes_it_twice()
         "only",
         "runner-2",
         None,
+        true,
     )
     .await
     .unwrap();
@@ -185,6 +194,7 @@ async fn a_claim_skips_a_task_another_claim_is_taking_and_never_takes_it_twice()
         "only",
         "runner-2",
         None,
+        true,
     )
     .await
     .unwrap();
@@ -212,6 +222,7 @@ async fn a_claim_reads_from_its_start_and_reports_the_lowest_pending_task() {
             "local-1cpu",
             "me",
             start,
+            true,
         )
     };
 

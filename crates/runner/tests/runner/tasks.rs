@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use protocol::{Category, Mode, Provider, RunState, layout};
+use protocol::{Category, Mode, Provider, layout};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -377,11 +377,8 @@ async fn the_run_completes_through_30_seconds_without_the_orchestrator() {
         .expect("the runner ends")
         .unwrap();
     assert_eq!(exit.unwrap(), runner::EXIT_DONE);
+    // The last `/complete` started the archive build, which may or may not have finished
+    // (the run `running` or `complete`); the tasks are what this test is about.
     let status = orchestrator.run_status().await;
-    assert_eq!(
-        status.status,
-        RunState::Running,
-        "the archive builder is not part of this test"
-    );
     assert_eq!((status.tasks.completed, status.tasks.failed), (2, 0));
 }

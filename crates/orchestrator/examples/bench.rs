@@ -1,8 +1,10 @@
-//! Benchmarks of the orchestrator, run by `cargo xtask bench orchestrator` (see BENCHMARKS.md).
+//! Benchmarks of the orchestrator, run by `cargo xtask bench claims|archive` (see
+//! BENCHMARKS.md).
 //!
 //! - `claims`: claims per second and latency over HTTP on 127.0.0.1, the optimistic claim of
-//!   `POST /tasks/claim` alternating with a reference `FOR UPDATE SKIP LOCKED` claim served by
-//!   the same process, with double assignments counted.
+//!   `POST /tasks/claim` in turn with two reference `FOR UPDATE SKIP LOCKED` claims served by
+//!   the same process (the run looked up first, and all in one statement), with double
+//!   assignments counted.
 //! - `archive`: building `results.tar.gz` from task results in s3-local, in a child process
 //!   whose peak RSS is measured, side by side with `tar czf` of the same files.
 //!

@@ -131,6 +131,7 @@ async fn bench_app() -> anyhow::Result<(AppState, String)> {
     let bucket = fresh_bucket().await;
     let presigner = Presigner::new(
         bucket.server.client(),
+        bucket.server.credentials(),
         &bucket.name,
         Duration::from_secs(3600),
     );
@@ -687,7 +688,12 @@ async fn archive_worker(
         .await?;
     let state = AppState::new(
         pool,
-        Presigner::new(server.client(), bucket, Duration::from_secs(60)),
+        Presigner::new(
+            server.client(),
+            server.credentials(),
+            bucket,
+            Duration::from_secs(60),
+        ),
         AppConfig {
             api_key: API_KEY.parse().expect("a non-empty key"),
             claim_retry_after_secs: 1,

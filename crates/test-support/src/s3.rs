@@ -36,6 +36,17 @@ pub struct TestBucket {
 }
 
 impl S3Server {
+    /// The accepted keys, as AWS credentials (what [`S3Server::client`] signs with).
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "test-support",
+        )
+    }
+
     /// An S3 client for this server with the accepted keys, path-style addressing.
     pub fn client(&self) -> aws_sdk_s3::Client {
         self.client_with_secret(&self.secret_key)

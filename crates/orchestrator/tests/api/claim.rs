@@ -324,6 +324,7 @@ async fn a_claim_whose_urls_cannot_be_signed_gives_the_task_back() {
     // A lifetime beyond S3's week makes signing fail.
     let unsignable = orchestrator::Presigner::new(
         app.bucket.server.client(),
+        app.bucket.server.credentials(),
         &app.bucket.name,
         Duration::from_secs(8 * 24 * 3600),
     );

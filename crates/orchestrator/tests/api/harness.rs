@@ -101,7 +101,12 @@ impl TestApp {
     pub async fn with_pool(database: TestDatabase, pool: PgPool) -> Self {
         MIGRATOR.run(&pool).await.expect("migrations apply");
         let bucket = fresh_bucket().await;
-        let presigner = Presigner::new(bucket.server.client(), &bucket.name, PRESIGN_TTL);
+        let presigner = Presigner::new(
+            bucket.server.client(),
+            bucket.server.credentials(),
+            &bucket.name,
+            PRESIGN_TTL,
+        );
         let state = AppState::new(
             pool,
             presigner,

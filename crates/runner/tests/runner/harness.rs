@@ -43,6 +43,7 @@ impl Orchestrator {
         let bucket = fresh_bucket().await;
         let presigner = Presigner::new(
             bucket.server.client(),
+            bucket.server.credentials(),
             &bucket.name,
             Duration::from_secs(600),
         );

@@ -215,23 +215,22 @@ macro_rules! claim_sql {
     };
 }
 
+/// A [`ClaimWindow`] reading `$candidates` tasks and trying `$tried`.
+macro_rules! claim_window {
+    ($candidates:literal, $tried:literal) => {
+        ClaimWindow {
+            sql: claim_sql!($candidates, $tried),
+            candidates: $candidates,
+            tried: $tried,
+        }
+    };
+}
+
 /// The windows of a claim's rounds: narrow while few claims compete, wider after a lost round.
 pub const CLAIM_WINDOWS: [ClaimWindow; 3] = [
-    ClaimWindow {
-        sql: claim_sql!(32, 8),
-        candidates: 32,
-        tried: 8,
-    },
-    ClaimWindow {
-        sql: claim_sql!(128, 16),
-        candidates: 128,
-        tried: 16,
-    },
-    ClaimWindow {
-        sql: claim_sql!(256, 32),
-        candidates: 256,
-        tried: 32,
-    },
+    claim_window!(32, 8),
+    claim_window!(128, 16),
+    claim_window!(256, 32),
 ];
 
 /// What one claim statement found.

@@ -41,7 +41,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// How many database connections the server keeps at most. Postgres runs beside the
 /// orchestrator on a 2-vCPU host, where more backends than about four per CPU only take turns
 /// on the CPUs and stretch every statement (20 connections gave claims a p99 of 55 ms where 8
-/// give 40 ms; see BENCHMARKS.md). Requests beyond wait for a connection in the pool.
+/// give 40 ms; see BENCHMARKS.md). Requests beyond wait for a connection in the pool. Once a
+/// dashboard stream has opened, one of them is the dashboard's `LISTEN` connection for good.
 pub const MAX_DB_CONNECTIONS: u32 = 8;
 
 /// How long the server waits at start for the database to accept connections.

@@ -105,8 +105,6 @@ impl Presigner {
     }
 
     async fn url(&self, method: Method, key: &str, now: SystemTime) -> anyhow::Result<String> {
-        // The SDK's own check of the lifetime (at most a week).
-        PresigningConfig::expires_in(self.ttl).context("invalid presigned URL lifetime")?;
         let signer = self
             .signer
             .get_or_try_init(|| {
@@ -202,7 +200,9 @@ impl UrlSigner {
             .get_object()
             .bucket(bucket)
             .key(PROBE_KEY)
-            .presigned(PresigningConfig::expires_in(ttl)?)
+            // The SDK's own check of the lifetime (at most a week): a signer is only made
+            // for a lifetime it accepts, so every URL of a longer one fails here.
+            .presigned(PresigningConfig::expires_in(ttl).context("invalid presigned URL lifetime")?)
             .await
             .context("failed to resolve the bucket's URL")?;
         let uri = probe.uri();

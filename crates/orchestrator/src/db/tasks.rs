@@ -153,18 +153,13 @@ pub struct ClaimStart {
     pub id: TaskId,
 }
 
-/// How widely one claim statement looks: `candidates` pending tasks read from the start key
-/// in order, of which `tried` are tried: the lowest first when asked, the others at random.
+/// How widely one claim statement looks: how many pending tasks it reads from the start key
+/// in order, and how many of them it tries (the lowest first when asked, the others at random).
+/// The sizes are written into the statement: a literal `LIMIT` is planned with its value; a
+/// bound one is guessed at, and the guess chose a merge join over the whole primary key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimWindow {
-    /// The statement, with the window's sizes written in (a literal `LIMIT` is planned with
-    /// its value; a bound one is guessed at, and the guess chose a merge join over the whole
-    /// primary key).
     sql: &'static str,
-    /// How many pending tasks it reads.
-    pub candidates: i64,
-    /// How many of them it tries.
-    pub tried: i64,
 }
 
 /// The claim statement for a window of `$candidates` read and `$tried` tried tasks.
@@ -215,28 +210,24 @@ macro_rules! claim_sql {
     };
 }
 
-/// A [`ClaimWindow`] reading `$candidates` tasks and trying `$tried`.
-macro_rules! claim_window {
-    ($candidates:literal, $tried:literal) => {
-        ClaimWindow {
-            sql: claim_sql!($candidates, $tried),
-            candidates: $candidates,
-            tried: $tried,
-        }
-    };
-}
-
-/// The windows of a claim's rounds: narrow while few claims compete, wider after a lost round.
+/// The windows of a claim's rounds: narrow while few claims compete, wider after a lost round
+/// (32 read and 8 tried, 128 and 16, 256 and 32).
 pub const CLAIM_WINDOWS: [ClaimWindow; 3] = [
-    claim_window!(32, 8),
-    claim_window!(128, 16),
-    claim_window!(256, 32),
+    ClaimWindow {
+        sql: claim_sql!(32, 8),
+    },
+    ClaimWindow {
+        sql: claim_sql!(128, 16),
+    },
+    ClaimWindow {
+        sql: claim_sql!(256, 32),
+    },
 ];
 
 /// What one claim statement found.
 #[derive(Debug, Clone)]
 pub struct ClaimAttempt {
-    /// How many pending tasks it read (at most the window's `candidates`); zero means none of
+    /// How many pending tasks it read (at most the window's); zero means none of
     /// this provider and instance type is pending at or after the start key in the latest run,
     /// or the latest run is complete or stopped.
     pub candidates: i64,

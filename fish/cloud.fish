@@ -15,10 +15,6 @@ set -g cloud_project_tag ruby-cross-cloud-bench
 # the apply that passed the URLs.
 set -g cloud_image_url_secs 21600
 
-# Unless told otherwise, the estimate assumes every instance lives as long as the runners'
-# TTL backstop (ttl_minutes, 720 in the stacks): an upper bound for the runners.
-set -g cloud_default_max_hours 12
-
 function cloud_usage
     echo "
 cloud runs (aws and/or azure instance types, no --orchestrator-url):
@@ -36,8 +32,7 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
   --runner-tarball ARCH=FILE a docker save of rcb/runner for ARCH (x86_64 or arm64), for
                              the architecture this machine's image is not (repeatable)
   --prices FILE              CSV provider,instance_type,region,usd_per_hour: cost estimate
-  --max-hours H              runner hosts end themselves after H hours (ttl_minutes); the
-                             estimate assumes every instance lives that long (default: 12)
+  --max-hours H              (above) the estimate assumes every instance lives that long
   --yes                      do not ask before creating resources (needed without a terminal)
   --keep                     leave the infrastructure up after the results are downloaded"
 end
@@ -108,10 +103,8 @@ function cloud_settings
         die "a cloud run needs --domain NAME (HTTPS), or --allow-plain-http for a throwaway run whose API key crosses the internet in clear text"
     end
 
-    set -g cloud_max_hours $cloud_default_max_hours
-    set -q _flag_max_hours; and set cloud_max_hours $_flag_max_hours
-    string match -qr '^[0-9]+(\.[0-9]+)?$' -- $cloud_max_hours
-    or die "--max-hours must be a number of hours, e.g. 6"
+    # master.fish has checked --max-hours (default 12, the runners' TTL backstop).
+    set -g cloud_max_hours $max_hours
     set -g cloud_ttl_minutes (math --scale 0 "max(10, ceil($cloud_max_hours * 60))")
 
     set -g cloud_tarballs
@@ -346,7 +339,7 @@ function cloud_up
     cloud_write_vars $cloud_state_dir/meta.tfvars.json $meta_vars
     set -l meta_log $cloud_log_dir/meta.log
     log "terraform/meta: bucket, network, bastion, key (log: $meta_log)"
-    cloud_apply meta $meta_log; or cloud_fail "terraform/meta" $meta_log
+    cloud_apply meta $meta_log; or cloud_fail terraform/meta $meta_log
 
     set -l outputs_log $cloud_log_dir/meta-outputs.log
     set -l outputs (cloud_tf meta output -json -no-color -state=$cloud_state_dir/meta.tfstate 2>$outputs_log)
@@ -391,7 +384,7 @@ function cloud_up
     cloud_write_vars $cloud_state_dir/meta.tfvars.json (echo $meta_vars | jq -c --arg o "$orchestrator_image_url" --arg p "$postgres_image_url" \
         '.orchestrator_image_url = $o | .postgres_image_url = $p')
     log "terraform/meta: the orchestrator host (log: $meta_log)"
-    cloud_apply meta $meta_log; or cloud_fail "terraform/meta" $meta_log
+    cloud_apply meta $meta_log; or cloud_fail terraform/meta $meta_log
 
     # --- provider stacks in parallel -----------------------------------------------------
     set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \

@@ -20,7 +20,13 @@ function usage
   --api-key KEY            the orchestrator's API key (default: \$API_KEY)
   --resume                 follow the orchestrator's current run instead of starting one
   --results-dir DIR        where results/<run-id>/ goes (default: results)
-  --poll-secs N            seconds between status polls (default: 10)
+  --poll-secs N            seconds between status polls (default: 10); while the
+                           orchestrator does not answer, backed off up to one a minute
+  --max-hours H            the run's deadline, H hours after it started (default: 12): only
+                           then does this script stop waiting for it, however long the
+                           orchestrator is unreachable; a cloud run's runner hosts end
+                           themselves by then (ttl_minutes), and at the deadline the run is
+                           ended early, what completed is collected, and it is torn down
   -h, --help               this help"
     cloud_usage
 end
@@ -91,6 +97,15 @@ set -q _flag_results_dir; and set results_dir $_flag_results_dir
 set -g poll_secs 10
 set -q _flag_poll_secs; and set poll_secs $_flag_poll_secs
 string match -qr '^[0-9]+$' -- $poll_secs; or die "--poll-secs must be a whole number of seconds"
+# Polls while the orchestrator is unreachable back off to at most one this often.
+set -g poll_backoff_cap_secs 60
+set -g max_hours 12
+set -q _flag_max_hours; and set max_hours $_flag_max_hours
+string match -qr '^[0-9]+(\.[0-9]+)?$' -- $max_hours; and test (math --scale 0 "ceil($max_hours * 3600)") -gt 0
+or die "--max-hours must be a positive number of hours, e.g. 6"
+# After a cloud run's deadline: how long the master waits for the archive of what completed
+# before it tears the run down anyway.
+set -g collect_secs 900
 
 set -g orchestrator_url $ORCHESTRATOR_URL
 set -q _flag_orchestrator_url; and set orchestrator_url $_flag_orchestrator_url
@@ -154,6 +169,9 @@ if set -q _flag_resume
     api GET /run; or die "cannot reach the orchestrator at $orchestrator_url"
     test "$http_status" = 200; or die "no run to resume at $orchestrator_url ($http_status)"
     set run_id (echo $http_body | jq -r .run_id)
+    # The deadline counts from the run's creation, not from this script's start.
+    set -g run_started_at (echo $http_body | jq -r '.created_at | sub("\\.[0-9]+"; "") | sub("\\+00:00$"; "Z") | fromdateiso8601' 2>/dev/null)
+    string match -qr '^[0-9]+$' -- "$run_started_at"; or set run_started_at (date +%s)
     log "following run $run_id"
 else
     set -l body (echo $config | jq -c --argjson id $run_id '.run_id = $id')
@@ -171,6 +189,7 @@ else
     test $started = 1; or die "cannot reach the orchestrator at $orchestrator_url"
     switch $http_status
         case 201
+            set -g run_started_at (date +%s)
             set -l count (echo $http_body | jq -r .tasks_created)
             log "run $run_id started with $count tasks"
         case 400
@@ -185,49 +204,94 @@ else
 end
 
 # --- follow it ------------------------------------------------------------------------
-set -l started_at (date +%s)
+# Polls GET /run until the run is complete with its archive (returns 0) or DEADLINE (Unix
+# seconds) passes (returns 1). An orchestrator that does not answer, or answers 5xx (a proxy in
+# front of one that is restarting), is waited out: one line when it goes away, one when it is
+# back, and polls backed off up to one a minute. Only the deadline ends the wait.
+function follow_run --argument-names deadline
+    set -l unreachable_since ""
+    set -l delay $poll_secs
+    while true
+        stop_if_interrupted
+        test (date +%s) -lt $deadline; or return 1
+        if not api GET /run; or test "$http_status" -ge 500
+            if test -z "$unreachable_since"
+                set unreachable_since (date +%s)
+                log "the orchestrator at $orchestrator_url is unreachable since "(date +%H:%M:%S)", retrying"
+            end
+            set -g last_seen "the orchestrator unreachable since "(date -d @$unreachable_since +%H:%M:%S 2>/dev/null; or echo $unreachable_since)
+            # Doubling from the poll interval, capped at a minute (or the interval, if longer).
+            set delay (math "min(max($delay * 2, 1), max($poll_backoff_cap_secs, $poll_secs))")
+            sleep (math "max(0, min($delay, $deadline - "(date +%s)"))")
+            continue
+        end
+        if test -n "$unreachable_since"
+            log "the orchestrator answers again, after "(math (date +%s) - $unreachable_since)" s unreachable"
+            set unreachable_since ""
+            set delay $poll_secs
+        end
+        test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
+        set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // "")')
+        set -l id $fields[1]
+        test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"
+        set -l state $fields[2]
+        set -l total $fields[3]
+        set -l running $fields[5]
+        set -g completed $fields[6]
+        set -g failed $fields[7]
+        set -g gzip_url $fields[8]
+        set -g stopped_at $fields[9]
+        set -l done (math $completed + $failed)
+        set -l pct 0
+        test $total -gt 0; and set pct (math --scale 0 "floor($done * 100 / $total)")
+        set -l eta ""
+        if test $done -gt 0 -a $done -lt $total
+            set -l elapsed (math (date +%s) - $run_started_at)
+            set -l remaining (math --scale 0 "ceil($elapsed * ($total - $done) / $done / 60)")
+            set eta " · ETA $remaining"m
+        end
+        set -l line "[$pct%] $completed/$total done · $running running · $failed failed$eta"
+        if test "$line" != "$last_line"
+            echo $line >&2
+            set -g last_line $line
+        end
+        set -g last_seen $line
+        if test "$state" = complete -a -n "$gzip_url"
+            return 0
+        end
+        sleep (math "max(0, min($poll_secs, $deadline - "(date +%s)"))")
+    end
+end
+
+# The run's deadline passed. A cloud run is ended early, what completed is collected (for up
+# to $collect_secs), and the run is torn down; a local or attached run is left going, with how
+# to follow it again. Returns 0 when the results archive is ready to download.
+function handle_deadline
+    set -l deadline_text (date -d @$deadline '+%Y-%m-%d %H:%M:%S' 2>/dev/null; or echo $deadline)
+    log "the run's deadline ($deadline_text, --max-hours $max_hours) passed; last seen: $last_seen"
+    if test $cloud = 1
+        log "ending run $run_id early and collecting what completed (for up to "(math $collect_secs / 60)" min)"
+        api POST /run/stop '{}'
+        or log "the orchestrator did not answer the stop; waiting for it anyway"
+        if follow_run (math (date +%s) + $collect_secs)
+            return 0
+        end
+        log "the results of run $run_id could not be collected; last seen: $last_seen"
+        cloud_down
+        exit 1
+    end
+    log "the run goes on without this script; follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume --max-hours "(math "$max_hours * 2")
+    test -n "$teardown_hint"; and log $teardown_hint
+    exit 1
+end
+
 set -g completed 0
 set -g failed 0
-set -l failures 0
-set -l last_line ""
-while true
-    stop_if_interrupted
-    if not api GET /run; or test "$http_status" -ge 500
-        set failures (math $failures + 1)
-        test $failures -ge 30; and die "the orchestrator at $orchestrator_url stopped answering"
-        sleep $poll_secs
-        continue
-    end
-    set failures 0
-    test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
-    set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // "")')
-    set -l id $fields[1]
-    test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"
-    set -l state $fields[2]
-    set -l total $fields[3]
-    set -l running $fields[5]
-    set completed $fields[6]
-    set failed $fields[7]
-    set -g gzip_url $fields[8]
-    set -g stopped_at $fields[9]
-    set -l done (math $completed + $failed)
-    set -l pct 0
-    test $total -gt 0; and set pct (math --scale 0 "floor($done * 100 / $total)")
-    set -l eta ""
-    if test $done -gt 0 -a $done -lt $total
-        set -l elapsed (math (date +%s) - $started_at)
-        set -l remaining (math --scale 0 "ceil($elapsed * ($total - $done) / $done / 60)")
-        set eta " · ETA {$remaining}m"
-    end
-    set -l line "[$pct%] $completed/$total done · $running running · $failed failed$eta"
-    if test "$line" != "$last_line"
-        echo $line >&2
-        set last_line $line
-    end
-    if test "$state" = complete -a -n "$gzip_url"
-        break
-    end
-    sleep $poll_secs
+set -g last_line ""
+set -g last_seen "nothing yet"
+set -g deadline (math --scale 0 "$run_started_at + $max_hours * 3600")
+if not follow_run $deadline
+    handle_deadline
 end
 
 # --- results --------------------------------------------------------------------------

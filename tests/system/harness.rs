@@ -47,7 +47,17 @@ pub fn master_attached(
     config: &Path,
     results: &Path,
 ) -> tokio::task::JoinHandle<Output> {
-    let args: Vec<String> = vec![
+    master_attached_with(stack, config, results, &[])
+}
+
+/// [`master_attached`] with more arguments.
+pub fn master_attached_with(
+    stack: &LocalStack,
+    config: &Path,
+    results: &Path,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<Output> {
+    let mut args: Vec<String> = vec![
         "--config".into(),
         config.display().to_string(),
         "--orchestrator-url".into(),
@@ -59,6 +69,7 @@ pub fn master_attached(
         "--poll-secs".into(),
         "1".into(),
     ];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     tokio::spawn(async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         master(&args).await

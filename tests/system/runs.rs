@@ -221,3 +221,135 @@ async fn ctrl_c_says_how_to_follow_the_run_again() {
         1
     );
 }
+
+/// Runs `docker` with `args`; its standard output, trimmed.
+fn docker(args: &[&str]) -> String {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs; install Docker Engine");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The id of `stack`'s orchestrator container.
+fn orchestrator_container(stack: &local_stack::LocalStack) -> String {
+    let id = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label={}={}", local_stack::STACK_LABEL, stack.stack_id),
+        "--filter",
+        "ancestor=rcb/orchestrator:latest",
+    ]);
+    assert!(
+        !id.is_empty() && !id.contains('\n'),
+        "one orchestrator container: {id:?}"
+    );
+    id
+}
+
+/// Waits until `stack`'s orchestrator answers its health check again.
+async fn wait_healthy(stack: &local_stack::LocalStack) {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        let health = client
+            .get(format!("{}/health", stack.orchestrator_url))
+            .send()
+            .await;
+        if health.is_ok_and(|response| response.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the orchestrator did not come back");
+}
+
+#[tokio::test]
+async fn the_master_waits_out_an_unreachable_orchestrator() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["one", "two"] }),
+    );
+    let master = master_attached(&stack, &config, &results);
+
+    let runner = ScriptedRunner::new(&stack);
+    let run = runner.wait_for_run().await;
+    let one = runner.claim("one").await;
+    let two = runner.claim("two").await;
+    // Longer than the master used to wait (30 failed polls, 1 s apart), shorter than the
+    // local stack's heartbeat timeout (60 s) since the claims.
+    let container = orchestrator_container(&stack);
+    docker(&["stop", "--time", "5", &container]);
+    tokio::time::sleep(std::time::Duration::from_secs(40)).await;
+    docker(&["start", &container]);
+    wait_healthy(&stack).await;
+    for (task, urls) in [one, two] {
+        runner.complete(&task, &urls).await;
+    }
+
+    let output = master.await.unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("is unreachable since").count(),
+        1,
+        "one line when it went away, none per poll: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("answers again").count(),
+        1,
+        "one line when it came back: {stderr}"
+    );
+    assert!(!stderr.contains("stopped answering"), "{stderr}");
+    let folders = unpacked(&results.join(run.run_id.to_string()));
+    let names: Vec<&str> = folders.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["one-1", "two-1"]);
+}
+
+#[tokio::test]
+async fn the_master_gives_up_only_at_the_deadline_and_says_how_to_resume() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["held"] }),
+    );
+    // 0.004 h = 14.4 s from the run's start.
+    let master = master_attached_with(&stack, &config, &results, &["--max-hours", "0.004"]);
+
+    let runner = ScriptedRunner::new(&stack);
+    runner.wait_for_run().await;
+    let _held = runner.claim("held").await;
+    let container = orchestrator_container(&stack);
+    docker(&["stop", "--time", "5", &container]);
+
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), master)
+        .await
+        .expect("the master gives up at the deadline")
+        .unwrap();
+    docker(&["start", &container]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+    assert!(
+        stderr.contains("last seen: the orchestrator unreachable since"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--resume --max-hours 0.008"),
+        "how to follow it again: {stderr}"
+    );
+    assert!(
+        !results.exists() || std::fs::read_dir(&results).unwrap().next().is_none(),
+        "nothing unpacked"
+    );
+}

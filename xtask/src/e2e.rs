@@ -16,7 +16,7 @@ use crate::setup;
 #[derive(clap::Args)]
 pub struct E2eLocal {
     /// The run config; its `local` instance types each get a runner container.
-    #[arg(long, default_value = "fixtures/run.local.json")]
+    #[arg(long, default_value = local::DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// The ruby-bench directory (default: the fast stand-in; a real checkout works too).
     #[arg(long, default_value = DEFAULT_RUBY_BENCH)]

@@ -11,6 +11,9 @@ use xshell::Shell;
 use crate::images::{self, Description};
 use crate::setup;
 
+/// The run config of `local up` and `e2e-local` when none is given.
+pub const DEFAULT_CONFIG: &str = "fixtures/run.local.json";
+
 /// Default ruby-bench of the local stack: the fast stand-in.
 pub const DEFAULT_RUBY_BENCH: &str = "fixtures/ruby-bench-mini";
 
@@ -30,7 +33,7 @@ enum LocalCommand {
     /// `export ORCHESTRATOR_URL=…`, `export API_KEY=…`, `export DASHBOARD_URL=…` on stdout.
     Up {
         /// The run config whose `local` instance types get a runner each.
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The ruby-bench directory runners use.
         #[arg(long, default_value = DEFAULT_RUBY_BENCH)]

@@ -43,7 +43,26 @@ enum Command {
     Deploy(deploy::Deploy),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The message and its causes only: `main` returning the error would print its
+            // backtrace too whenever RUST_BACKTRACE is set in the environment.
+            eprintln!("error: {err}");
+            let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+            if !causes.is_empty() {
+                eprintln!("\nCaused by:");
+                for cause in causes {
+                    eprintln!("    {cause}");
+                }
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sh = Shell::new()?;
     sh.change_dir(project_root());

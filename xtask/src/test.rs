@@ -46,7 +46,7 @@ impl Test {
             steps.run("e2e-local", || {
                 let scratch = sh.create_temp_dir()?;
                 e2e::E2eLocal {
-                    config: "fixtures/run.local.json".into(),
+                    config: local::DEFAULT_CONFIG.into(),
                     ruby_bench: local::DEFAULT_RUBY_BENCH.into(),
                     results: scratch.path().join("results"),
                     site: scratch.path().join("public"),

@@ -273,9 +273,9 @@ function handle_deadline
         log "ending run $run_id early and collecting what completed (for up to "(math $collect_secs / 60)" min)"
         api POST /run/stop '{}'
         or log "the orchestrator did not answer the stop; waiting for it anyway"
-        if follow_run (math (date +%s) + $collect_secs)
-            return 0
-        end
+        # Not an if-condition: fish 3.6 loses the status of an `exit` (Ctrl-C, die) there.
+        follow_run (math (date +%s) + $collect_secs)
+        and return 0
         log "the results of run $run_id could not be collected; last seen: $last_seen"
         cloud_down
         exit 1
@@ -290,9 +290,9 @@ set -g failed 0
 set -g last_line ""
 set -g last_seen "nothing yet"
 set -g deadline (math --scale 0 "$run_started_at + $max_hours * 3600")
-if not follow_run $deadline
-    handle_deadline
-end
+# Not `if not follow_run`: fish 3.6 loses the status of an `exit` inside an if-condition.
+follow_run $deadline
+or handle_deadline
 
 # --- results --------------------------------------------------------------------------
 set -l destination $results_dir/$run_id

@@ -9,18 +9,21 @@ use local_stack::LocalStack;
 use protocol::{ErrorInfo, TaskMeta, layout};
 use xshell::Shell;
 
-use crate::local::{self, DEFAULT_RUBY_BENCH};
-use crate::setup;
+use crate::local::{self, Prepared};
+use crate::{setup, suite};
 
 /// Run a whole local benchmark: stack, master script, results check, website, teardown.
 #[derive(clap::Args)]
 pub struct E2eLocal {
-    /// The run config; its `local` instance types each get a runner container.
-    #[arg(long, default_value = local::DEFAULT_CONFIG)]
-    pub config: PathBuf,
-    /// The ruby-bench directory (default: the fast stand-in; a real checkout works too).
-    #[arg(long, default_value = DEFAULT_RUBY_BENCH)]
-    pub ruby_bench: PathBuf,
+    /// The run config; its `local` instance types each get a runner container (default:
+    /// fixtures/run.local.json on ruby-bench-mini, fixtures/run.local-ruby-bench.json, whose
+    /// benchmarks need no gems, on the real suite).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The ruby-bench: `auto` (the pinned commit, fetched once per machine, else the
+    /// stand-in ruby-bench-mini), `mini`, or a ruby-bench checkout.
+    #[arg(long, default_value = suite::AUTO)]
+    pub ruby_bench: String,
     /// Where results/<run-id>/ goes.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -53,8 +56,8 @@ impl E2eLocal {
             setup::ensure_host_tools(sh, setup::E2E_TOOLS)?;
             setup::ensure_docker(sh)
         })?;
-        let options = phases.time("images and plan", || {
-            local::prepare_stack(sh, &self.config, &self.ruby_bench)
+        let Prepared { options, config } = phases.time("images and plan", || {
+            local::prepare_stack(sh, self.config.as_deref(), &self.ruby_bench)
         })?;
         let runtime = local::runtime()?;
         // From here on Ctrl-C must not kill xtask before the stack is torn down: the
@@ -68,7 +71,7 @@ impl E2eLocal {
             "xtask e2e-local: dashboard {}/ (operator password {})",
             stack.orchestrator_url, stack.operator_password
         );
-        let result = self.run_on(sh, &stack, &mut phases);
+        let result = self.run_on(sh, &stack, &config, &mut phases);
         phases.time("teardown", || {
             runtime.block_on(stack.down());
             Ok(())
@@ -96,12 +99,13 @@ impl E2eLocal {
         &self,
         sh: &Shell,
         stack: &LocalStack,
+        config_path: &Path,
         phases: &mut Phases,
     ) -> anyhow::Result<PathBuf> {
-        let config = local::read_config(&self.config)?;
+        let config = local::read_config(config_path)?;
         let before = run_dirs(&self.results);
         phases.time("master.fish", || {
-            let (config_path, url, key, results) = (&self.config, &stack.orchestrator_url, &stack.api_key, &self.results);
+            let (url, key, results) = (&stack.orchestrator_url, &stack.api_key, &self.results);
             xshell::cmd!(
                 sh,
                 "fish fish/master.fish --config {config_path} --orchestrator-url {url} --api-key {key} --results-dir {results} --poll-secs 2"

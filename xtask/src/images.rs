@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
+use crate::ruby_build::{self, RubySourceSpec};
 use crate::setup;
 
 /// Where the image description lives, relative to the workspace root.
@@ -88,6 +89,8 @@ pub struct ImageSpec {
     #[serde(default)]
     pub ports: Vec<u16>,
     pub stop_signal: Option<String>,
+    /// A Ruby compiled from source into `/opt/ruby` (see `ruby_build`).
+    pub ruby_source: Option<RubySourceSpec>,
 }
 
 /// A file of the repository copied into an image.
@@ -143,6 +146,7 @@ fn build_all(sh: &Shell, description: &Description, rebuild_rootfs: bool) -> any
             image,
             &rootfs_refs[&image.rootfs],
             &binaries,
+            rebuild_rootfs,
         )?;
         let status = if built {
             format!("built in {:.1}s", step.elapsed().as_secs_f64())
@@ -199,7 +203,7 @@ pub fn target_dir(sh: &Shell) -> anyhow::Result<PathBuf> {
 
 /// Makes sure the root file system image exists: from Docker, else from the cached
 /// tarball, else with debootstrap. Returns its image reference.
-fn ensure_rootfs(
+pub fn ensure_rootfs(
     sh: &Shell,
     description: &Description,
     name: &str,
@@ -351,11 +355,20 @@ fn build_image(
     image: &ImageSpec,
     rootfs: &str,
     binaries: &BTreeMap<String, PathBuf>,
+    rebuild_rootfs: bool,
 ) -> anyhow::Result<(String, bool)> {
     let context = sh.create_temp_dir()?;
     let mut dockerfile = format!("FROM {rootfs}\n");
     let mut hasher = Sha256::new();
     hasher.update(format!("recipe {IMAGE_RECIPE_VERSION}\n"));
+    if let Some(source) = &image.ruby_source {
+        let (tree, key) = ruby_build::installed_tree(sh, description, source, rebuild_rootfs)?;
+        hasher.update(format!("ruby {key}\n"));
+        std::fs::hard_link(&tree, context.path().join("ruby.tar"))
+            .or_else(|_| std::fs::copy(&tree, context.path().join("ruby.tar")).map(drop))?;
+        // The legacy builder unpacks a local tar given to ADD.
+        writeln!(dockerfile, "ADD ruby.tar /")?;
+    }
     if let Some(binary) = &image.binary {
         let path = &binaries[binary];
         let bytes =
@@ -490,7 +503,7 @@ fn image_exists(sh: &Shell, reference: &str) -> bool {
 }
 
 /// The project's cache directory for root file systems and packages.
-fn cache_dir() -> anyhow::Result<PathBuf> {
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return Ok(PathBuf::from(dir).join("rcb"));
     }

@@ -9,13 +9,13 @@ use protocol::RunConfig;
 use xshell::Shell;
 
 use crate::images::{self, Description};
-use crate::setup;
+use crate::{setup, suite};
 
-/// The run config of `local up` and `e2e-local` when none is given.
+/// The run config of `local up` and `e2e-local` when none is given, on ruby-bench-mini.
 pub const DEFAULT_CONFIG: &str = "fixtures/run.local.json";
 
-/// Default ruby-bench of the local stack: the fast stand-in.
-pub const DEFAULT_RUBY_BENCH: &str = "fixtures/ruby-bench-mini";
+/// The run config when none is given, on the real ruby-bench: benchmarks that need no gems.
+pub const DEFAULT_CONFIG_RUBY_BENCH: &str = "fixtures/run.local-ruby-bench.json";
 
 /// Heartbeat interval of local runners: a local run is short and watched.
 const LOCAL_HEARTBEAT_INTERVAL_SECS: u64 = 5;
@@ -32,12 +32,15 @@ enum LocalCommand {
     /// Start a stack for a run config's local instance types, detached; prints
     /// `export ORCHESTRATOR_URL=…`, `export API_KEY=…`, `export DASHBOARD_URL=…` on stdout.
     Up {
-        /// The run config whose `local` instance types get a runner each.
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        /// The ruby-bench directory runners use.
-        #[arg(long, default_value = DEFAULT_RUBY_BENCH)]
-        ruby_bench: PathBuf,
+        /// The run config whose `local` instance types get a runner each (default:
+        /// fixtures/run.local.json on ruby-bench-mini, fixtures/run.local-ruby-bench.json on
+        /// the real suite).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The ruby-bench runners use: `auto` (the pinned commit, fetched once per machine,
+        /// else the stand-in), `mini` (the stand-in), or a ruby-bench checkout.
+        #[arg(long, default_value = suite::AUTO)]
+        ruby_bench: String,
     },
     /// Remove the containers of one stack, or of every local stack.
     Down {
@@ -51,7 +54,7 @@ impl Local {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         match self.command {
             LocalCommand::Up { config, ruby_bench } => {
-                let options = prepare_stack(sh, &config, &ruby_bench)?;
+                let Prepared { options, .. } = prepare_stack(sh, config.as_deref(), &ruby_bench)?;
                 let stack = runtime()?.block_on(LocalStack::up(&options))?;
                 eprintln!(
                     "xtask local: stack {} is up: orchestrator {} with {} runner(s); remove it with: cargo xtask local down --stack {}",
@@ -84,47 +87,56 @@ impl Local {
     }
 }
 
-/// Reads the run config, makes sure the images exist, and plans the runners.
+/// A local stack ready to start, and the run config it was planned for.
+pub struct Prepared {
+    /// What `LocalStack::up` starts.
+    pub options: StackOptions,
+    /// The run config (the default one for the suite when none was given).
+    pub config: PathBuf,
+}
+
+/// Picks the ruby-bench and the run config, makes sure the images exist, picks the
+/// benchmark image, and plans the runners.
 pub fn prepare_stack(
     sh: &Shell,
-    config_path: &Path,
-    ruby_bench: &Path,
-) -> anyhow::Result<StackOptions> {
-    let config = read_config(config_path)?;
+    config_path: Option<&Path>,
+    ruby_bench: &str,
+) -> anyhow::Result<Prepared> {
+    setup::ensure_docker(sh)?;
+    let ruby_bench = suite::ruby_bench(sh, ruby_bench)?;
+    let config_path = match config_path {
+        Some(path) => path.to_owned(),
+        None if ruby_bench.is_mini => PathBuf::from(DEFAULT_CONFIG),
+        None => PathBuf::from(DEFAULT_CONFIG_RUBY_BENCH),
+    };
+    let config = read_config(&config_path)?;
     if config.local.is_empty() {
         bail!(
             "{} has no local instance types: the local stack runs only the \"local\" provider",
             config_path.display()
         );
     }
-    setup::ensure_docker(sh)?;
     images::Images {
         rebuild_rootfs: false,
     }
     .run(sh)?;
     let description = Description::load(sh)?;
-    let bench_image_repo = format!("{}/ruby", description.prefix);
-    let bench_image = format!("{bench_image_repo}:{}", config.ruby_version);
-    if local_stack::check_docker(&bench_image).is_err() {
-        bail!(
-            "{} asks for Ruby {}, but there is no local image {bench_image}: the local Ruby image is tagged with the Ruby it really contains (see `docker images {bench_image_repo}`); set ruby_version to that",
-            config_path.display(),
-            config.ruby_version
-        );
-    }
-    if !ruby_bench.join("run_benchmarks.rb").is_file() {
-        bail!(
-            "{} is not a ruby-bench directory: it has no run_benchmarks.rb",
-            ruby_bench.display()
-        );
-    }
+    let bench_image_repo = suite::bench_image_repo(
+        sh,
+        &format!("{}/ruby", description.prefix),
+        &config.ruby_version,
+        &config_path,
+    )?;
     let cpus: Vec<u32> = (0..available_cpus()).collect();
     let runners = plan_runners(&config.local, &cpus)?;
-    Ok(StackOptions {
-        runners,
-        ruby_bench_dir: sh.current_dir().join(ruby_bench),
-        bench_image_repo,
-        heartbeat_interval_secs: LOCAL_HEARTBEAT_INTERVAL_SECS,
+    Ok(Prepared {
+        options: StackOptions {
+            runners,
+            ruby_bench_dir: ruby_bench.dir,
+            bench_image_repo,
+            heartbeat_interval_secs: LOCAL_HEARTBEAT_INTERVAL_SECS,
+        },
+        config: config_path,
     })
 }
 

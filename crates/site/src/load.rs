@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use protocol::layout::{ERROR_JSON, META_JSON, OUTPUT_TXT, parse_task_folder};
 use protocol::{ErrorInfo, TaskMeta};
 
+use crate::prices::{PriceOrigin, Prices, RECORDED_FILE};
 use crate::report::{self, Report};
 
 /// How many lines of `output.txt` a failed task shows.
@@ -63,6 +64,8 @@ pub struct Run {
     pub id: String,
     /// Its tasks, sorted by instance type and run.
     pub tasks: Vec<Task>,
+    /// The prices the master script recorded at deploy time (`prices.csv`), when readable.
+    pub prices: Option<Prices>,
 }
 
 /// Everything read from a results directory.
@@ -89,10 +92,14 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
     run_dirs.sort_by_key(|p| run_sort_key(&file_name(p)));
     let mut jobs: Vec<(usize, PathBuf)> = Vec::new();
     let mut runs = Vec::new();
+    let mut problems = Vec::new();
     for (r, run_dir) in run_dirs.iter().enumerate() {
+        let (prices, problem) = load_recorded_prices(dir, run_dir);
+        problems.extend(problem);
         runs.push(Run {
             id: file_name(run_dir),
             tasks: Vec::new(),
+            prices,
         });
         let mut folders: Vec<PathBuf> = std::fs::read_dir(run_dir)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", run_dir.display()))?
@@ -109,7 +116,6 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
         );
     }
     let loaded = load_parallel(dir, &jobs, progress);
-    let mut problems = Vec::new();
     for ((r, _), (task, mut task_problems)) in jobs.iter().zip(loaded) {
         problems.append(&mut task_problems);
         if let Some(task) = task {
@@ -125,6 +131,28 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
 }
 
 type Loaded = (Option<Task>, Vec<Problem>);
+
+/// Reads `<run>/prices.csv` when it exists; an unreadable file is a problem, and the run is
+/// priced from the other tables.
+fn load_recorded_prices(root: &Path, run_dir: &Path) -> (Option<Prices>, Option<Problem>) {
+    let path = run_dir.join(RECORDED_FILE);
+    if !path.is_file() {
+        return (None, None);
+    }
+    let parsed = std::fs::read_to_string(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| Prices::parse(&text, PriceOrigin::Recorded));
+    match parsed {
+        Ok(prices) => (Some(prices), None),
+        Err(e) => (
+            None,
+            Some(Problem {
+                path: relative(root, &path),
+                reason: format!("unreadable recorded prices, left out: {e:#}"),
+            }),
+        ),
+    }
+}
 
 /// Reads task folders on every available core, keeping the input order.
 fn load_parallel(root: &Path, jobs: &[(usize, PathBuf)], progress: bool) -> Vec<Loaded> {

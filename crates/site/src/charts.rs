@@ -117,12 +117,7 @@ pub fn bar_chart(
     let axis_max = (max / step).ceil() * step;
     let x = |v: f64| LABEL_WIDTH + plot * (v / axis_max).clamp(0.0, 1.0);
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart" id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{t}</title><text class="chart-title" x="{cx:.1}" y="20" text-anchor="middle">{t}</text>"#,
-        t = escape(title),
-        cx = WIDTH / 2.0
-    );
+    svg_open(&mut s, id, title, height);
     let bottom = TOP + ROW * bars.len() as f64;
     s.push_str(&legend(bars.iter().map(|b| b.provider.as_str())));
     let mut tick = 0.0;
@@ -196,6 +191,22 @@ pub fn bar_chart(
     s
 }
 
+/// Direct labels at the lines' last points `(y, label, colour)`, nudged apart so they never
+/// overlap.
+fn line_labels(s: &mut String, mut labels: Vec<(f64, String, &str)>, x: f64) {
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut last = f64::NEG_INFINITY;
+    for (py, label, colour) in labels {
+        let ly = (py + 4.0).max(last + 12.0);
+        last = ly;
+        let _ = write!(
+            s,
+            r#"<text class="line-label" x="{x:.1}" y="{ly:.1}" fill="{colour}">{}</text>"#,
+            escape(&label)
+        );
+    }
+}
+
 /// One line of a line chart: an instance type's value per x position (None = no data).
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -235,12 +246,7 @@ pub fn line_chart(
     };
     let y = |v: f64| top + plot_h * (1.0 - v / axis_max);
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart" id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{t}</title><text class="chart-title" x="{cx:.1}" y="20" text-anchor="middle">{t}</text>"#,
-        t = escape(title),
-        cx = WIDTH / 2.0
-    );
+    svg_open(&mut s, id, title, height);
     let mut tick = 0.0;
     while tick <= axis_max + step / 2.0 {
         let ty = y(tick);
@@ -263,7 +269,6 @@ pub fn line_chart(
             escape(label)
         );
     }
-    // Direct labels at each line's last point, nudged apart so they never overlap.
     let mut labels: Vec<(f64, String, &str)> = Vec::new();
     for line in lines {
         let colour = provider_colour(&line.provider);
@@ -294,18 +299,7 @@ pub fn line_chart(
             labels.push((*py, line.label.clone(), colour));
         }
     }
-    labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut last = f64::NEG_INFINITY;
-    for (py, label, colour) in labels {
-        let ly = (py + 4.0).max(last + 12.0);
-        last = ly;
-        let _ = write!(
-            s,
-            r#"<text class="line-label" x="{:.1}" y="{ly:.1}" fill="{colour}">{}</text>"#,
-            left + plot_w + 8.0,
-            escape(&label)
-        );
-    }
+    line_labels(&mut s, labels, left + plot_w + 8.0);
     let _ = write!(
         s,
         r#"<line class="axis" x1="{left:.1}" y1="{b:.1}" x2="{r:.1}" y2="{b:.1}"/><line class="axis" x1="{left:.1}" y1="{top:.1}" x2="{left:.1}" y2="{b:.1}"/><text class="axis-label" x="{cx:.1}" y="{xl:.1}" text-anchor="middle">run (date, Ruby)</text><text class="axis-label" transform="translate(16 {cy:.1}) rotate(-90)" text-anchor="middle">{yl}</text></svg>"#,
@@ -593,12 +587,18 @@ pub fn strip_chart(axes: Axes<'_>, strips: &[Strip]) -> String {
             continue;
         }
         let spread = (strip.runs.len().max(1) - 1) as f64;
-        let mut d = String::new();
+        // Whole pixels, each drawn once: a dot is 4.5 px wide, so finer positions change
+        // nothing a reader sees, and pages with hundreds of types stay small.
+        let mut dots = std::collections::BTreeSet::new();
         for (k, run) in strip.runs.iter().enumerate() {
             let ry = cy + (k as f64 - spread / 2.0) * (16.0 / spread.max(1.0)).min(5.0);
             for v in run {
-                let _ = write!(d, "M{:.1} {ry:.1}h0", x.at(*v));
+                dots.insert((x.at(*v).round() as i64, ry.round() as i64));
             }
+        }
+        let mut d = String::new();
+        for (dx, dy) in dots {
+            let _ = write!(d, "M{dx} {dy}h0");
         }
         let _ = write!(
             s,

@@ -247,27 +247,19 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
     };
     files.sort();
     let named = |name: &str| files.iter().find(|p| file_name(p) == name);
-    let meta = named(META_JSON).and_then(|path| {
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<TaskMeta>(&text).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(meta) => Some(meta),
-            Err(e) => {
-                problems.push(problem(
-                    path,
-                    format!("unreadable meta.json, its facts are left out: {e}"),
-                ));
-                None
-            }
+    let meta = named(META_JSON).and_then(|path| match read_json::<TaskMeta>(path) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            problems.push(problem(
+                path,
+                format!("unreadable meta.json, its facts are left out: {e}"),
+            ));
+            None
         }
     });
     let output_path = named(OUTPUT_TXT);
     if let Some(error_path) = named(ERROR_JSON) {
-        let error = match std::fs::read_to_string(error_path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<ErrorInfo>(&t).map_err(|e| e.to_string()))
-        {
+        let error = match read_json::<ErrorInfo>(error_path) {
             Ok(info) => Some(info),
             Err(e) => {
                 problems.push(problem(error_path, format!("unreadable error.json: {e}")));
@@ -288,35 +280,7 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
         };
         return (Some(task), problems);
     }
-    let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
-    let json = files
-        .iter()
-        .find(|p| has_ext(p, "json") && ![META_JSON, ERROR_JSON].contains(&file_name(p).as_str()));
-    let txt = files
-        .iter()
-        .find(|p| has_ext(p, "txt") && file_name(p) != OUTPUT_TXT);
-    let mut reasons = Vec::new();
-    let mut report = None;
-    for (path, is_json) in [(json, true), (txt, false), (output_path, false)] {
-        let Some(path) = path else { continue };
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                if is_json {
-                    report::parse_json(&text)
-                } else {
-                    report::parse_text(&text)
-                }
-                .map_err(|e| e.to_string())
-            });
-        match parsed {
-            Ok(r) => {
-                report = Some(r);
-                break;
-            }
-            Err(e) => reasons.push(format!("{}: {e}", file_name(path))),
-        }
-    }
+    let (report, reasons) = read_report(&files, output_path);
     match report {
         Some(report) => {
             // A broken JSON beside a readable table is worth knowing: the table has no
@@ -359,6 +323,43 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
             (None, problems)
         }
     }
+}
+
+/// Reads and parses a JSON file; the error says which step failed.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// The report of a completed task: the JSON raw data, else a `.txt` report, else the end of
+/// `output.txt`; with why each file tried before it could not be read.
+fn read_report(files: &[PathBuf], output_path: Option<&PathBuf>) -> (Option<Report>, Vec<String>) {
+    let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+    let json = files
+        .iter()
+        .find(|p| has_ext(p, "json") && ![META_JSON, ERROR_JSON].contains(&file_name(p).as_str()));
+    let txt = files
+        .iter()
+        .find(|p| has_ext(p, "txt") && file_name(p) != OUTPUT_TXT);
+    let mut reasons = Vec::new();
+    for (path, is_json) in [(json, true), (txt, false), (output_path, false)] {
+        let Some(path) = path else { continue };
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                if is_json {
+                    report::parse_json(&text)
+                } else {
+                    report::parse_text(&text)
+                }
+                .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(r) => return (Some(r), reasons),
+            Err(e) => reasons.push(format!("{}: {e}", file_name(path))),
+        }
+    }
+    (None, reasons)
 }
 
 fn tail(text: &str) -> String {

@@ -8,6 +8,8 @@
 # $RCB_STATE_ROOT/<run-id>/ (default terraform/state/<run-id>/, never committed), logs in
 # $RCB_LOGS_ROOT/<run-id>/ (default logs/<run-id>/). fish/nuke.fish reads the same files.
 
+source $project_root/fish/prices.fish
+
 # Project tag values, as in every stack's `locals.tags`.
 set -g cloud_project_tag ruby-cross-cloud-bench
 
@@ -329,6 +331,8 @@ function cloud_up
     chmod 700 $cloud_state_dir
     set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
     set -g die_hint "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+    # The types' on-demand prices for the site; cloud_down puts them beside the results.
+    prices_record $cloud_log_dir/prices.csv (prices_cloud_entries)
 
     # --- meta, first apply: bucket, network, bastion, key, secrets ---------------------
     set -l meta_vars (jq -n -c --arg run_id $run_id --arg region $cloud_aws_region --arg cidr $cloud_ssh_cidr \
@@ -441,6 +445,7 @@ end
 # After the results are in: destroy the run (unless --keep or debug mode). Returns 1 when
 # something remains.
 function cloud_down
+    prices_install $cloud_log_dir/prices.csv $results_dir/$run_id
     if set -q _flag_keep
         log "--keep: the infrastructure stays up; $teardown_hint"
         return 0

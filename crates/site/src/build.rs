@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::analysis::{self, AnalysisSettings};
 use crate::load::{self, Problem};
-use crate::prices::Prices;
+use crate::prices::{PriceOrigin, Prices};
 use crate::{export, pages};
 
 /// The file that marks a directory as written by this builder, so a rebuild may replace it.
@@ -60,10 +60,10 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
         .map(|path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the prices file {}", path.display()))?;
-            Prices::parse(&text).with_context(|| format!("{}", path.display()))
+            Prices::parse(&text, PriceOrigin::Given).with_context(|| format!("{}", path.display()))
         })
         .transpose()?;
-    let has_prices = prices.is_some();
+    let shipped = Prices::shipped();
     let mut lap = Lap::new(settings.progress);
     let results = load::load_results(&settings.results, settings.progress)?;
     lap.done("read the results");
@@ -78,7 +78,7 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
     let views: Vec<_> = results
         .runs
         .iter()
-        .map(|r| analysis::analyse_run(r, &analysis_settings))
+        .map(|r| analysis::analyse_run(r, &analysis_settings, &shipped))
         .collect();
     lap.done("analysed the runs");
     let run_ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
@@ -108,52 +108,18 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
             .filter(|p| p.path.starts_with(&prefix))
             .cloned()
             .collect();
-        let failure_count = view.failed_tasks.len() + view.failed_benchmarks.len() + problems.len();
-        let base = format!("runs/{}", view.id);
-        let index = pages::run_index(view, &run_ids, failure_count, has_prices);
-        writer.write(
-            &format!("{base}/index.html"),
-            &pages::render_run_index(&index, "../../", "")?,
+        let is_latest = Some(&view.id) == run_ids.last();
+        write_run(
+            &mut writer,
+            &mut lap,
+            RunOutput {
+                run,
+                view,
+                problems: &problems,
+                run_ids: &run_ids,
+                is_latest,
+            },
         )?;
-        if Some(&view.id) == run_ids.last() {
-            writer.write(
-                "index.html",
-                &pages::render_run_index(&index, "", &format!("{base}/"))?,
-            )?;
-        }
-        let mut names: Vec<&str> = view
-            .modes
-            .iter()
-            .flat_map(|m| m.benchmarks.iter().map(|b| b.name.as_str()))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in names {
-            writer.write(
-                &format!("{base}/bench/{}.html", analysis::slug(name)),
-                &pages::render_bench(view, name)?,
-            )?;
-        }
-        for (i, t) in view.types.iter().enumerate() {
-            writer.write(
-                &format!("{base}/type/{}.html", t.slug),
-                &pages::render_type(view, i)?,
-            )?;
-        }
-        lap.done("wrote the pages");
-        writer.write(
-            &format!("{base}/failures.html"),
-            &pages::render_failures(view, &problems)?,
-        )?;
-        writer.write(&format!("{base}/tasks.csv"), &export::tasks_csv(run))?;
-        lap.done("wrote tasks.csv");
-        writer.write(&format!("{base}/summary.csv"), &export::summary_csv(view))?;
-        writer.write(&format!("{base}/geomean.csv"), &export::geomean_csv(view))?;
-        writer.write(
-            &format!("{base}/results.json"),
-            &export::results_json(run, view),
-        )?;
-        lap.done("wrote the other downloads");
     }
     writer.write("history.html", &pages::render_history(&views)?)?;
     lap.done("wrote the history page");
@@ -163,6 +129,61 @@ pub fn build(settings: &BuildSettings) -> anyhow::Result<BuildReport> {
         tasks: results.runs.iter().map(|r| r.tasks.len()).sum(),
         files: writer.files,
     })
+}
+
+/// One run and what its pages need.
+struct RunOutput<'a> {
+    run: &'a load::Run,
+    view: &'a analysis::RunView,
+    problems: &'a [Problem],
+    run_ids: &'a [String],
+    is_latest: bool,
+}
+
+/// Writes a run's pages and downloads under `runs/<id>/` (and the front page for the latest).
+fn write_run(writer: &mut Writer, lap: &mut Lap, out: RunOutput<'_>) -> anyhow::Result<()> {
+    let view = out.view;
+    let failure_count = view.failed_tasks.len() + view.failed_benchmarks.len() + out.problems.len();
+    let base = format!("runs/{}", view.id);
+    let index = pages::run_index(view, out.run_ids, failure_count);
+    writer.write(
+        &format!("{base}/index.html"),
+        &pages::render_run_index(&index, "../../", "")?,
+    )?;
+    if out.is_latest {
+        writer.write(
+            "index.html",
+            &pages::render_run_index(&index, "", &format!("{base}/"))?,
+        )?;
+    }
+    for name in view.benchmark_names() {
+        writer.write(
+            &format!("{base}/bench/{}.html", analysis::slug(name)),
+            &pages::render_bench(view, name)?,
+        )?;
+    }
+    for (id, t) in view.types_with_ids() {
+        writer.write(
+            &format!("{base}/type/{}.html", t.slug),
+            &pages::render_type(view, id)?,
+        )?;
+    }
+    lap.done("wrote the pages");
+    writer.write(
+        &format!("{base}/failures.html"),
+        &pages::render_failures(view, out.problems)?,
+    )?;
+    writer.write(&format!("{base}/tasks.csv"), &export::tasks_csv(out.run)?)?;
+    lap.done("wrote tasks.csv");
+    writer.write(&format!("{base}/summary.csv"), &export::summary_csv(view)?)?;
+    writer.write(&format!("{base}/geomean.csv"), &export::geomean_csv(view)?)?;
+    writer.write(&format!("{base}/value.csv"), &export::value_csv(view)?)?;
+    writer.write(
+        &format!("{base}/results.json"),
+        &export::results_json(out.run, view),
+    )?;
+    lap.done("wrote the other downloads");
+    Ok(())
 }
 
 /// Empties `out` when an earlier build wrote it; refuses to touch a folder that holds anything

@@ -5,6 +5,8 @@
 //! - [`report`]: parses ruby-bench's text table and JSON raw data.
 //! - [`stats`]: log-time estimates, Welch intervals, t quantiles.
 //! - [`analysis`]: per-run views: estimates, ratios, ties, geomeans, provenance, flags.
+//! - [`prices`]: the price tables; [`value`]: price-performance; [`yjit`]: YJIT's gains;
+//!   [`verdict`]: the run's answer in words.
 //! - [`charts`], [`pages`], [`export`]: SVG, HTML and CSV/JSON output.
 //! - [`build`]: the whole build; [`synthetic`]: a generated tree for the benchmark.
 
@@ -18,5 +20,8 @@ pub mod prices;
 pub mod report;
 pub mod stats;
 pub mod synthetic;
+pub mod value;
+pub mod verdict;
+pub mod yjit;
 
 pub use build::{BuildReport, BuildSettings, build};

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use protocol::layout::{ERROR_JSON, META_JSON, OUTPUT_TXT, parse_task_folder};
 use protocol::{ErrorInfo, TaskMeta};
 
+use crate::prices::{PriceOrigin, Prices, RECORDED_FILE};
 use crate::report::{self, Report};
 
 /// How many lines of `output.txt` a failed task shows.
@@ -63,6 +64,8 @@ pub struct Run {
     pub id: String,
     /// Its tasks, sorted by instance type and run.
     pub tasks: Vec<Task>,
+    /// The prices the master script recorded at deploy time (`prices.csv`), when readable.
+    pub prices: Option<Prices>,
 }
 
 /// Everything read from a results directory.
@@ -89,10 +92,14 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
     run_dirs.sort_by_key(|p| run_sort_key(&file_name(p)));
     let mut jobs: Vec<(usize, PathBuf)> = Vec::new();
     let mut runs = Vec::new();
+    let mut problems = Vec::new();
     for (r, run_dir) in run_dirs.iter().enumerate() {
+        let (prices, problem) = load_recorded_prices(dir, run_dir);
+        problems.extend(problem);
         runs.push(Run {
             id: file_name(run_dir),
             tasks: Vec::new(),
+            prices,
         });
         let mut folders: Vec<PathBuf> = std::fs::read_dir(run_dir)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", run_dir.display()))?
@@ -109,7 +116,6 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
         );
     }
     let loaded = load_parallel(dir, &jobs, progress);
-    let mut problems = Vec::new();
     for ((r, _), (task, mut task_problems)) in jobs.iter().zip(loaded) {
         problems.append(&mut task_problems);
         if let Some(task) = task {
@@ -125,6 +131,28 @@ pub fn load_results(dir: &Path, progress: bool) -> anyhow::Result<Results> {
 }
 
 type Loaded = (Option<Task>, Vec<Problem>);
+
+/// Reads `<run>/prices.csv` when it exists; an unreadable file is a problem, and the run is
+/// priced from the other tables.
+fn load_recorded_prices(root: &Path, run_dir: &Path) -> (Option<Prices>, Option<Problem>) {
+    let path = run_dir.join(RECORDED_FILE);
+    if !path.is_file() {
+        return (None, None);
+    }
+    let parsed = std::fs::read_to_string(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| Prices::parse(&text, PriceOrigin::Recorded));
+    match parsed {
+        Ok(prices) => (Some(prices), None),
+        Err(e) => (
+            None,
+            Some(Problem {
+                path: relative(root, &path),
+                reason: format!("unreadable recorded prices, left out: {e:#}"),
+            }),
+        ),
+    }
+}
 
 /// Reads task folders on every available core, keeping the input order.
 fn load_parallel(root: &Path, jobs: &[(usize, PathBuf)], progress: bool) -> Vec<Loaded> {
@@ -219,27 +247,19 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
     };
     files.sort();
     let named = |name: &str| files.iter().find(|p| file_name(p) == name);
-    let meta = named(META_JSON).and_then(|path| {
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<TaskMeta>(&text).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(meta) => Some(meta),
-            Err(e) => {
-                problems.push(problem(
-                    path,
-                    format!("unreadable meta.json, its facts are left out: {e}"),
-                ));
-                None
-            }
+    let meta = named(META_JSON).and_then(|path| match read_json::<TaskMeta>(path) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            problems.push(problem(
+                path,
+                format!("unreadable meta.json, its facts are left out: {e}"),
+            ));
+            None
         }
     });
     let output_path = named(OUTPUT_TXT);
     if let Some(error_path) = named(ERROR_JSON) {
-        let error = match std::fs::read_to_string(error_path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<ErrorInfo>(&t).map_err(|e| e.to_string()))
-        {
+        let error = match read_json::<ErrorInfo>(error_path) {
             Ok(info) => Some(info),
             Err(e) => {
                 problems.push(problem(error_path, format!("unreadable error.json: {e}")));
@@ -260,35 +280,7 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
         };
         return (Some(task), problems);
     }
-    let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
-    let json = files
-        .iter()
-        .find(|p| has_ext(p, "json") && ![META_JSON, ERROR_JSON].contains(&file_name(p).as_str()));
-    let txt = files
-        .iter()
-        .find(|p| has_ext(p, "txt") && file_name(p) != OUTPUT_TXT);
-    let mut reasons = Vec::new();
-    let mut report = None;
-    for (path, is_json) in [(json, true), (txt, false), (output_path, false)] {
-        let Some(path) = path else { continue };
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                if is_json {
-                    report::parse_json(&text)
-                } else {
-                    report::parse_text(&text)
-                }
-                .map_err(|e| e.to_string())
-            });
-        match parsed {
-            Ok(r) => {
-                report = Some(r);
-                break;
-            }
-            Err(e) => reasons.push(format!("{}: {e}", file_name(path))),
-        }
-    }
+    let (report, reasons) = read_report(&files, output_path);
     match report {
         Some(report) => {
             // A broken JSON beside a readable table is worth knowing: the table has no
@@ -331,6 +323,43 @@ pub fn load_task(root: &Path, dir: &Path) -> Loaded {
             (None, problems)
         }
     }
+}
+
+/// Reads and parses a JSON file; the error says which step failed.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// The report of a completed task: the JSON raw data, else a `.txt` report, else the end of
+/// `output.txt`; with why each file tried before it could not be read.
+fn read_report(files: &[PathBuf], output_path: Option<&PathBuf>) -> (Option<Report>, Vec<String>) {
+    let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+    let json = files
+        .iter()
+        .find(|p| has_ext(p, "json") && ![META_JSON, ERROR_JSON].contains(&file_name(p).as_str()));
+    let txt = files
+        .iter()
+        .find(|p| has_ext(p, "txt") && file_name(p) != OUTPUT_TXT);
+    let mut reasons = Vec::new();
+    for (path, is_json) in [(json, true), (txt, false), (output_path, false)] {
+        let Some(path) = path else { continue };
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                if is_json {
+                    report::parse_json(&text)
+                } else {
+                    report::parse_text(&text)
+                }
+                .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(r) => return (Some(r), reasons),
+            Err(e) => reasons.push(format!("{}: {e}", file_name(path))),
+        }
+    }
+    (None, reasons)
 }
 
 fn tail(text: &str) -> String {

@@ -25,7 +25,8 @@ enum Command {
         /// Where to write the site (replaced when an earlier build wrote it).
         #[arg(long, default_value = "public")]
         out: PathBuf,
-        /// Hourly prices, CSV: provider,instance_type,region,usd_per_hour.
+        /// Hourly prices that override the run's recorded prices.csv and the shipped table, CSV:
+        /// provider,instance_type,region,usd_per_hour[,currency,source,as_of].
         #[arg(long)]
         prices: Option<PathBuf>,
         /// An instance type every other is also compared with.

@@ -122,6 +122,53 @@ pub fn speed_ratio(this: &LogEstimate, reference: &LogEstimate) -> Ratio {
     Ratio { value: d.exp(), ci }
 }
 
+/// The estimate of `a - b` (a log ratio), with Welch–Satterthwaite degrees of freedom; no
+/// variance when either side has none.
+pub fn log_difference(a: &LogEstimate, b: &LogEstimate) -> LogEstimate {
+    let (var, df) = match (a.var, b.var) {
+        (Some(va), Some(vb)) => {
+            let total = va + vb;
+            let denom = va * va / a.df + vb * vb / b.df;
+            let df = if denom > 0.0 {
+                total * total / denom
+            } else {
+                a.df + b.df
+            };
+            (Some(total), df)
+        }
+        _ => (None, 0.0),
+    };
+    LogEstimate {
+        mean: a.mean - b.mean,
+        var,
+        df,
+    }
+}
+
+impl Ratio {
+    /// The ratio `exp(estimate)` of an estimated log ratio, with its interval.
+    pub fn from_log(estimate: &LogEstimate) -> Ratio {
+        let ci = estimate.var.and_then(|var| {
+            t_quantile(estimate.df).map(|t| {
+                let half = t * var.sqrt();
+                ((estimate.mean - half).exp(), (estimate.mean + half).exp())
+            })
+        });
+        Ratio {
+            value: estimate.mean.exp(),
+            ci,
+        }
+    }
+
+    /// The ratio multiplied by a known constant (a price ratio), interval included.
+    pub fn scaled(self, factor: f64) -> Ratio {
+        Ratio {
+            value: self.value * factor,
+            ci: self.ci.map(|(lo, hi)| (lo * factor, hi * factor)),
+        }
+    }
+}
+
 /// Degrees of freedom are rounded down to a multiple of `1 / DF_STEPS` before taking a
 /// quantile, so quantiles can be cached (Welch degrees of freedom are rarely whole numbers).
 /// Rounding down widens an interval by a hair, never narrows it.

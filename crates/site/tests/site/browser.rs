@@ -1,6 +1,9 @@
-//! The built index in headless Chromium over WebDriver: it renders with no console errors, its
-//! script sorts a table, and a screenshot is kept as a test artifact
-//! (`$CARGO_TARGET_DIR/test-artifacts/site-index.png`, else `target/test-artifacts/`).
+//! The built site in headless Chromium over WebDriver: the index renders with no console errors
+//! and its script sorts a table; the run page shows the verdict at the top, the
+//! price-performance ranking and the labelled scatter with its Pareto front; the benchmark page
+//! has its strip plots. Screenshots of the index, run, benchmark and type pages are kept as
+//! test artifacts (`$CARGO_TARGET_DIR/test-artifacts/site-{index,run,bench,type}.png`, else
+//! `target/test-artifacts/`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; when either is missing the test fails with
 //! the command that installs them. chromedriver listens on a free port of 127.0.0.1 and the site
@@ -105,23 +108,73 @@ fn serve(root: &Path, mut stream: TcpStream) {
 }
 
 #[tokio::test]
-async fn index_renders_in_chromium_without_console_errors() {
+async fn pages_render_in_chromium_with_the_verdict_and_price_performance() {
     let dir = tempfile::tempdir().unwrap();
     crate::build::build_into(&crate::build::fixture_results(), dir.path());
     let server = StaticServer::start(dir.path().join("public"));
     let browser = Browser::start().await;
-    let result = check_index(&browser, server.port).await;
+    let result = check_pages(&browser, server.port).await;
     browser.close().await;
     drop(server);
     result.unwrap();
 }
 
-async fn check_index(browser: &Browser, port: u16) -> Result<(), String> {
-    let client = &browser.client;
-    client
-        .goto(&format!("http://127.0.0.1:{port}/index.html"))
+async fn open(browser: &Browser, port: u16, path: &str) -> Result<(), String> {
+    browser
+        .client
+        .goto(&format!("http://127.0.0.1:{port}/{path}"))
+        .await
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+async fn check_pages(browser: &Browser, port: u16) -> Result<(), String> {
+    check_index(browser, port).await?;
+    check_run(browser, port).await?;
+    for (path, shot) in [
+        ("runs/1762251123/bench/fib.html", "site-bench.png"),
+        ("runs/1762251123/type/c8g.medium.html", "site-type.png"),
+    ] {
+        open(browser, port, path).await?;
+        browser.screenshot(shot).await;
+    }
+    let strips = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('svg.chart path.strip').length;",
+            vec![],
+        )
         .await
         .map_err(|e| e.to_string())?;
+    let errors = browser.console_errors().await;
+    if !errors.is_empty() {
+        return Err(format!("console errors: {errors:#?}"));
+    }
+    // The type page has no strip plot; the bench page had one per type and mode.
+    if strips.as_u64() != Some(0) {
+        return Err(format!("unexpected strips on the type page: {strips}"));
+    }
+    open(browser, port, "runs/1762251123/bench/fib.html").await?;
+    let strips = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('svg.chart path.strip').length;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    // 5 types in interp, 4 in yjit... every type with fib has a strip: 5 + 5 (the crashed
+    // c8g.medium task leaves its other two runs).
+    if strips.as_u64() != Some(10) {
+        return Err(format!(
+            "one strip per type and mode on the fib page: {strips}"
+        ));
+    }
+    Ok(())
+}
+
+async fn check_index(browser: &Browser, port: u16) -> Result<(), String> {
+    let client = &browser.client;
+    open(browser, port, "index.html").await?;
     let facts = client
         .execute(
             "const th = document.querySelector('table.sortable thead th');
@@ -156,10 +209,91 @@ async fn check_index(browser: &Browser, port: u16) -> Result<(), String> {
         "the latest run's index",
     )?;
     expect(
-        facts["charts"].as_u64() == Some(2),
-        "one ranking chart per mode",
+        facts["charts"].as_u64() == Some(5),
+        "per mode a ranking chart and a scatter, and the YJIT gains",
     )?;
     expect(facts["rows"].as_u64() == Some(8), "4 benchmarks × 2 modes")?;
     expect(facts["styled"] == "0px", "style.css applied")?;
     expect(facts["sorted"] == "asc", "site.js sorts tables")
+}
+
+/// The run page as a buyer sees it: the verdict first, the price-performance ranking beside
+/// the speed ranking, and a labelled scatter with its Pareto front.
+async fn check_run(browser: &Browser, port: u16) -> Result<(), String> {
+    open(browser, port, "runs/1762251123/index.html").await?;
+    let facts = browser
+        .client
+        .execute(
+            "const verdict = document.querySelector('#verdict');
+             const scatter = document.querySelector('svg#scatter-yjit');
+             const value = document.querySelector('#mode-yjit table.value-ranking');
+             const box = verdict.getBoundingClientRect();
+             return {
+               verdict: verdict.innerText,
+               verdict_top: box.top,
+               verdict_visible: box.height > 0,
+               value_rows: value.querySelectorAll('tbody tr').length,
+               best_value: value.querySelector('tbody tr td:nth-child(2)').innerText,
+               labels: [...scatter.querySelectorAll('text.point-label')].map(t => t.textContent),
+               front: scatter.querySelectorAll('circle.front-point').length,
+               front_line: scatter.querySelectorAll('path.front').length,
+               scatter_width: scatter.getBoundingClientRect().width
+             };",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    browser.screenshot("site-run.png").await;
+    let expect = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what}: {facts:#}"))
+        }
+    };
+    let verdict = facts["verdict"].as_str().unwrap_or_default();
+    for topic in [
+        "Fastest",
+        "Best value",
+        "Best of each provider",
+        "Tied",
+        "YJIT",
+        "Careful",
+    ] {
+        expect(
+            verdict.contains(topic),
+            &format!("the verdict says {topic}"),
+        )?;
+    }
+    expect(
+        verdict.contains("c8g.medium")
+            && verdict.contains("shared cores (SMT) on Standard_D2als_v6, c7i.large"),
+        "the verdict names the fastest type and the shared cores",
+    )?;
+    expect(
+        facts["verdict_visible"] == true
+            && facts["verdict_top"].as_f64().is_some_and(|t| t < 400.0),
+        "the verdict is at the top of the page",
+    )?;
+    expect(
+        facts["value_rows"].as_u64() == Some(5),
+        "every priced type is ranked by value",
+    )?;
+    expect(
+        facts["best_value"] == "c8g.medium",
+        "the best value comes first",
+    )?;
+    let labels: Vec<&str> = facts["labels"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    expect(labels.len() == 5, "every point of the scatter is labelled")?;
+    expect(
+        facts["front"].as_u64().is_some_and(|n| n >= 1) && facts["front_line"].as_u64() == Some(1),
+        "the scatter draws its Pareto front",
+    )?;
+    expect(
+        facts["scatter_width"].as_f64().is_some_and(|w| w > 300.0),
+        "the scatter is rendered",
+    )
 }

@@ -96,6 +96,41 @@ fn fixture_site_snapshots() {
 }
 
 #[test]
+fn without_a_prices_file_runs_use_their_recorded_prices_then_the_shipped_table() {
+    let results = site::load::load_results(&fixture_results(), false).unwrap();
+    let shipped = site::prices::Prices::shipped();
+    let settings = site::analysis::AnalysisSettings::default();
+    let verdicts: Vec<String> = results
+        .runs
+        .iter()
+        .map(|run| {
+            let view = site::analysis::analyse_run(run, &settings, &shipped);
+            format!("run {}\n{}", view.id, site::verdict::verdict(&view).text())
+        })
+        .collect();
+    insta::assert_snapshot!("verdicts", verdicts.join("\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let report = site::build(&BuildSettings {
+        results: fixture_results(),
+        out: dir.path().join("public"),
+        prices: None,
+        baseline: None,
+        progress: false,
+    })
+    .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    for run in ["1733945123", "1762251123"] {
+        insta::assert_snapshot!(
+            format!("value_csv_{run}"),
+            read(dir.path(), &format!("runs/{run}/value.csv"))
+        );
+    }
+    let index = read(dir.path(), "runs/1762251123/index.html");
+    assert!(index.contains("Prices of c7g.medium, c8g.medium: AWS Price List API (synthetic fixture), as of 2025-11-04, from the prices the master script recorded at deploy time."), "{index}");
+    assert!(index.contains("Prices of c7i.large: hand-entered from the AWS price list, as of 2025-06-01, from the price table shipped with the site builder."));
+}
+
+#[test]
 fn output_is_byte_identical_across_builds() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     build_into(&fixture_results(), a.path());

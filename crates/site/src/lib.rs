@@ -6,7 +6,10 @@
 //! - [`stats`]: log-time estimates, Welch intervals, t quantiles.
 //! - [`analysis`]: per-run views: estimates, ratios, ties, geomeans, provenance, flags.
 //! - [`charts`], [`pages`], [`export`]: SVG, HTML and CSV/JSON output.
-//! - [`build`]: the whole build; [`synthetic`]: a generated tree for the benchmark.
+//! - [`build`]: the whole build.
+//!
+//! The build benchmark and its synthetic results tree live in `crates/bench` (`cargo xtask bench
+//! site`), out of the production binary.
 
 pub mod analysis;
 pub mod build;
@@ -17,6 +20,5 @@ pub mod pages;
 pub mod prices;
 pub mod report;
 pub mod stats;
-pub mod synthetic;
 
 pub use build::{BuildReport, BuildSettings, build};

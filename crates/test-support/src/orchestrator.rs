@@ -301,7 +301,9 @@ impl TestOrchestrator {
                 "{running} background job(s) (archive builds) still running: call \
                  `wait_for_jobs().await` before the test ends"
             ));
-        } else if !self.unfinished_archive_expected.load(Ordering::Relaxed) {
+        } else if !self.unfinished_archive_expected.load(Ordering::Relaxed)
+            && !std::thread::panicking()
+        {
             problems.extend(unfinished_archives(&self.database.url));
         }
         problems

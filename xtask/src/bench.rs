@@ -1,11 +1,12 @@
-//! `cargo xtask bench`: benchmarks of the orchestrator (see BENCHMARKS.md). They need Docker
-//! and the images of `cargo xtask images`; Postgres and s3-local are started and removed by the
-//! benchmark itself (test-support's labelled containers on 127.0.0.1).
+//! `cargo xtask bench`: benchmarks of the project's own tools (see BENCHMARKS.md), the
+//! `crates/bench` binary. The orchestrator's need Docker and the images of `cargo xtask
+//! images`; Postgres and s3-local are started and removed by the benchmark itself
+//! (test-support's labelled containers on 127.0.0.1).
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-/// Benchmarks of the orchestrator: task claims and the results archive.
+/// Benchmarks: task claims, the results archive, the site build.
 #[derive(clap::Args)]
 pub struct Bench {
     #[command(subcommand)]
@@ -32,6 +33,13 @@ enum BenchCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Time a build of the website from 1,000 synthetic task folders × 80 benchmarks
+    /// (`-- --help` for options).
+    Site {
+        /// Passed to the benchmark, e.g. `--tasks 100 --repeat 1`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 impl Bench {
@@ -39,16 +47,27 @@ impl Bench {
         let (name, args) = match self.command {
             BenchCommand::Claims { args } => ("claims", args),
             BenchCommand::Archive { args } => ("archive", args),
+            BenchCommand::Site { args } => ("site", args),
         };
-        // The benchmark is an example of the orchestrator crate: it uses test-support, a
-        // dev-dependency, for its containers. The first release run compiles the dependency
-        // tree in release (several minutes on 2 cores); CI never runs it.
-        let profile: &[&str] = if self.dev { &[] } else { &["--release"] };
-        cmd!(
-            sh,
-            "cargo run {profile...} --quiet -p orchestrator --example bench -- {name} {args...}"
-        )
-        .run()
-        .with_context(|| format!("the {name} benchmark failed"))
+        run_benchmark(sh, name, &args, self.dev)
     }
+}
+
+/// Runs `bench <name> <args>` with only the feature of the crate it measures, so that a
+/// release build of the site's benchmark does not compile the orchestrator's dependencies.
+/// The first release run of the orchestrator's compiles its dependency tree in release
+/// (several minutes on 2 cores); CI never runs them.
+pub fn run_benchmark(sh: &Shell, name: &str, args: &[String], dev: bool) -> anyhow::Result<()> {
+    let feature = if name == "site" {
+        "site"
+    } else {
+        "orchestrator"
+    };
+    let profile: &[&str] = if dev { &[] } else { &["--release"] };
+    cmd!(
+        sh,
+        "cargo run {profile...} --quiet -p bench --no-default-features --features {feature} -- {name} {args...}"
+    )
+    .run()
+    .with_context(|| format!("the {name} benchmark failed"))
 }

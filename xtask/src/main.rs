@@ -33,13 +33,13 @@ enum Command {
     Images(images::Images),
     /// Set up what this machine lacks, then run every check and test.
     Test(test::Test),
-    /// Build the results website from results/ into public/ (or `site bench`).
+    /// Build the results website from results/ into public/ (`site bench` = `bench site`).
     Site(site::Site),
     /// Start or remove the local stack (Postgres, s3-local, orchestrator, runners).
     Local(local::Local),
     /// A whole benchmark run on the local provider: stack, master script, results, website.
     E2eLocal(e2e::E2eLocal),
-    /// Benchmarks of the orchestrator: `bench claims`, `bench archive` (release profile).
+    /// Benchmarks: `bench claims`, `bench archive`, `bench site` (release profile).
     Bench(bench::Bench),
     /// Build the images, then run the master script (fish/master.fish) on a run config.
     Deploy(deploy::Deploy),

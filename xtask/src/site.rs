@@ -1,5 +1,5 @@
-//! `cargo xtask site`: builds the results website from `results/` into `public/`, or times a
-//! build of a large synthetic tree (`cargo xtask site bench`).
+//! `cargo xtask site`: builds the results website from `results/` into `public/`.
+//! `cargo xtask site bench` is kept as another name of `cargo xtask bench site`.
 
 use std::path::PathBuf;
 
@@ -29,15 +29,18 @@ pub struct Site {
 enum SiteCommand {
     /// Time a build of 1,000 synthetic task folders × 80 benchmarks (release profile; the
     /// first run compiles the site's dependencies in release, about a minute on 2 cores).
-    Bench,
+    /// The same as `cargo xtask bench site`.
+    Bench {
+        /// Passed to the benchmark, e.g. `--tasks 100 --repeat 1`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 impl Site {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        if let Some(SiteCommand::Bench) = self.command {
-            return cmd!(sh, "cargo run --release --quiet -p site -- bench")
-                .run()
-                .context("the site build benchmark failed");
+        if let Some(SiteCommand::Bench { args }) = self.command {
+            return crate::bench::run_benchmark(sh, "site", &args, false);
         }
         let (results, out) = (self.results, self.out);
         let mut args = vec![

@@ -8,7 +8,10 @@
 //! - [`prices`]: the price tables; [`value`]: price-performance; [`yjit`]: YJIT's gains;
 //!   [`verdict`]: the run's answer in words.
 //! - [`charts`], [`pages`], [`export`]: SVG, HTML and CSV/JSON output.
-//! - [`build`]: the whole build; [`synthetic`]: a generated tree for the benchmark.
+//! - [`build`]: the whole build.
+//!
+//! The build benchmark and its synthetic results tree live in `crates/bench` (`cargo xtask bench
+//! site`), out of the production binary.
 
 pub mod analysis;
 pub mod build;
@@ -19,7 +22,6 @@ pub mod pages;
 pub mod prices;
 pub mod report;
 pub mod stats;
-pub mod synthetic;
 pub mod value;
 pub mod verdict;
 pub mod yjit;

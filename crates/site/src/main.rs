@@ -1,4 +1,4 @@
-//! `site`: builds the results website (`site build`) and times it (`site bench`).
+//! `site`: builds the results website (`site build`). Its benchmark is `cargo xtask bench site`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,24 +32,6 @@ enum Command {
         /// An instance type every other is also compared with.
         #[arg(long)]
         baseline: Option<String>,
-    },
-    /// Generate a synthetic results tree in a temporary folder and time a build of it.
-    Bench {
-        /// Task folders to generate.
-        #[arg(long, default_value_t = 1000)]
-        tasks: usize,
-        /// Benchmarks per task.
-        #[arg(long, default_value_t = 80)]
-        benchmarks: usize,
-        /// Runs per instance type.
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-        /// Timed builds (the table shows each and the best).
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Generate into this folder and keep it, instead of a temporary folder.
-        #[arg(long)]
-        keep: Option<PathBuf>,
     },
 }
 
@@ -89,22 +71,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.files,
                 report.problems.len()
             );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            tasks,
-            benchmarks,
-            runs,
-            repeat,
-            keep,
-        } => {
-            site::synthetic::run_benchmark(&site::synthetic::BenchSettings {
-                tasks,
-                benchmarks,
-                runs,
-                repeat,
-                keep,
-            })?;
             Ok(ExitCode::SUCCESS)
         }
     }

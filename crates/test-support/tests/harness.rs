@@ -1,9 +1,13 @@
 //! The harness itself: fresh databases, loopback-only labelled containers, clear
-//! failures when Docker or an image is missing.
+//! failures when Docker or an image is missing, and the test orchestrator's checks of what a
+//! test leaves behind.
 
 use std::process::Command;
+use std::time::Duration;
 
-use test_support::{catalog, check_docker, fresh_database, session_label};
+use test_support::{
+    DEFAULT_API_KEY, TestOrchestrator, catalog, check_docker, fresh_database, session_label,
+};
 
 /// Creates the same table in a fresh database; it would collide if two tests shared one.
 async fn create_table_and_count_rows() -> i64 {
@@ -96,4 +100,83 @@ fn docker(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A served test orchestrator with a run of four pending tasks started over HTTP.
+async fn orchestrator_with_a_run(
+    builder: test_support::TestOrchestratorBuilder,
+) -> TestOrchestrator {
+    let orchestrator = builder.serve().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/run/start", orchestrator.url()))
+        .bearer_auth(DEFAULT_API_KEY)
+        .json(&serde_json::json!({
+            "ruby_version": "3.4.7", "runs_per_instance_type": 2, "run_id": 1733945123,
+            "local": ["local-1cpu", "local-2cpu"]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    orchestrator
+}
+
+#[tokio::test]
+async fn the_periodic_checks_fail_a_silent_task_and_stop_with_the_orchestrator() {
+    let orchestrator = orchestrator_with_a_run(
+        TestOrchestrator::builder()
+            .periodic_checks(Duration::from_millis(200), Duration::from_secs(1)),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE tasks SET state = 'claimed', runner_id = 'r', claimed_at = now(), \
+         last_heartbeat_at = now() - interval '1 minute', lock_version = 1 \
+         WHERE id = (SELECT min(id) FROM tasks)",
+    )
+    .execute(orchestrator.pool())
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE state = 'failed'")
+            .fetch_one(orchestrator.pool())
+            .await
+            .unwrap();
+        if failed == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the silent task was not failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "still running")]
+async fn dropping_the_orchestrator_with_a_job_running_fails_the_test() {
+    let orchestrator = TestOrchestrator::builder().build().await;
+    orchestrator.state.jobs.spawn(std::future::pending::<()>());
+}
+
+#[tokio::test]
+#[should_panic(expected = "the build crashed")]
+async fn dropping_the_orchestrator_with_an_archive_left_building_fails_the_test() {
+    let orchestrator = orchestrator_with_a_run(TestOrchestrator::builder()).await;
+    // What a build that panicked leaves.
+    sqlx::query("UPDATE runs SET archive_state = 'building'")
+        .execute(orchestrator.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_archive_left_building_on_purpose_is_not_a_crash() {
+    let orchestrator = orchestrator_with_a_run(TestOrchestrator::builder()).await;
+    sqlx::query("UPDATE runs SET archive_state = 'building'")
+        .execute(orchestrator.pool())
+        .await
+        .unwrap();
+    orchestrator.expect_unfinished_archive();
 }

@@ -3,11 +3,9 @@
 use std::collections::HashSet;
 
 use orchestrator::db::{RunId, tasks};
-use orchestrator::{MIGRATOR, create_app};
 use protocol::{ClaimResponse, Provider, TaskStatus};
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
-use test_support::fresh_database;
+use test_support::TestOrchestrator;
 
 use crate::harness::{API_KEY, TestApp};
 
@@ -16,14 +14,7 @@ const TASKS: u64 = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimers_get_every_task_exactly_once() {
-    let database = fresh_database().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(32)
-        .connect(&database.url)
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let app = TestApp::with_pool(database, pool).await;
+    let app = TestApp::serve(TestOrchestrator::builder().pool_size(32)).await;
     // The target instance type plus decoys: other types of the same provider, and another
     // provider (instance types are unique across providers, so the decoys differ by name too).
     app.start_run(&json!({
@@ -35,12 +26,8 @@ async fn concurrent_claimers_get_every_task_exactly_once() {
     }))
     .await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = tokio::spawn(axum::serve(listener, create_app(app.state.clone())).into_future());
-
     let client = reqwest::Client::new();
-    let url = format!("http://{address}/tasks/claim");
+    let url = format!("{}/tasks/claim", app.url());
     let claimers = (0..CLAIMERS).map(|i| {
         let client = client.clone();
         let url = url.clone();
@@ -69,7 +56,6 @@ async fn concurrent_claimers_get_every_task_exactly_once() {
         })
     });
     let results = futures::future::join_all(claimers).await;
-    server.abort();
 
     let mut all = Vec::new();
     let mut waits = 0;

@@ -83,6 +83,8 @@ async fn an_operator_follows_a_run_live_and_ends_it_early() {
     server.abort();
     result.unwrap();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+    // Ending the run early started its archive build.
+    app.wait_for_jobs().await;
 }
 
 async fn follow_and_stop(browser: &Browser, base: &str) -> Result<(), String> {

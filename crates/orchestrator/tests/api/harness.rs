@@ -1,15 +1,14 @@
-//! `TestApp`: the app the binary serves, on a fresh database and bucket.
+//! `TestApp`: the app the binary serves, on a fresh database and bucket (test-support's
+//! `TestOrchestrator`), and the requests the tests send it.
 
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use orchestrator::{AppConfig, AppState, MIGRATOR, Presigner, create_app};
 use protocol::{ClaimResponse, ClaimedTask, PresignedUrls, StartRunResponse};
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use test_support::{TestBucket, TestDatabase, fresh_bucket, fresh_database};
+use test_support::{TestOrchestrator, TestOrchestratorBuilder};
 use tower::ServiceExt;
 
 /// The API key every test app accepts.
@@ -21,16 +20,22 @@ pub const RETRY_AFTER: u64 = 7;
 /// How long test presigned URLs live.
 const PRESIGN_TTL: Duration = Duration::from_secs(600);
 
-/// A fresh orchestrator: its own database (migrated) and bucket.
-pub struct TestApp {
-    /// The router, called in-process.
-    pub router: Router,
-    /// The state the router was built with.
-    pub state: AppState,
-    /// The test's database.
-    pub database: TestDatabase,
-    /// The test's bucket on s3-local.
-    pub bucket: TestBucket,
+/// A fresh orchestrator, called in-process: test-support's [`TestOrchestrator`] with this
+/// suite's key and retry pause, and the requests the tests send.
+pub struct TestApp(TestOrchestrator);
+
+impl Deref for TestApp {
+    type Target = TestOrchestrator;
+
+    fn deref(&self) -> &TestOrchestrator {
+        &self.0
+    }
+}
+
+impl DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut TestOrchestrator {
+        &mut self.0
+    }
 }
 
 /// A response, read whole.
@@ -92,40 +97,24 @@ impl TestResponse {
 impl TestApp {
     /// A new app on a fresh database and bucket.
     pub async fn new() -> Self {
-        let database = fresh_database().await;
-        let pool = database.pool().await;
-        Self::with_pool(database, pool).await
+        Self::with(TestOrchestrator::builder()).await
     }
 
-    /// A new app using `pool` on `database`.
-    pub async fn with_pool(database: TestDatabase, pool: PgPool) -> Self {
-        MIGRATOR.run(&pool).await.expect("migrations apply");
-        let bucket = fresh_bucket().await;
-        let presigner = Presigner::new(
-            bucket.server.client(),
-            bucket.server.credentials(),
-            &bucket.name,
-            PRESIGN_TTL,
-        );
-        let state = AppState::new(
-            pool,
-            presigner,
-            AppConfig {
-                api_key: API_KEY.parse().unwrap(),
-                claim_retry_after_secs: RETRY_AFTER,
-            },
-        );
-        Self {
-            router: create_app(state.clone()),
-            state,
-            database,
-            bucket,
-        }
+    /// A new app made by `builder`, with this suite's key and retry pause.
+    pub async fn with(builder: TestOrchestratorBuilder) -> Self {
+        Self(Self::settings(builder).build().await)
     }
 
-    /// The database pool of the app.
-    pub fn pool(&self) -> &PgPool {
-        &self.state.db
+    /// A new app made by `builder`, also served on 127.0.0.1 (`url()`).
+    pub async fn serve(builder: TestOrchestratorBuilder) -> Self {
+        Self(Self::settings(builder).serve().await)
+    }
+
+    fn settings(builder: TestOrchestratorBuilder) -> TestOrchestratorBuilder {
+        builder
+            .api_key(API_KEY)
+            .claim_retry_after_secs(RETRY_AFTER)
+            .presign_ttl(PRESIGN_TTL)
     }
 
     /// Sends a request with the given `Authorization` header (if any) and body.
@@ -255,16 +244,6 @@ pub fn redact_urls(value: &mut Value, app: &TestApp) {
 }
 
 impl TestApp {
-    /// Waits for the background jobs that requests started (archive builds) to end.
-    pub async fn wait_for_jobs(&self) {
-        let jobs = &self.state.jobs;
-        jobs.close();
-        tokio::time::timeout(Duration::from_secs(60), jobs.wait())
-            .await
-            .expect("background jobs ended within a minute");
-        jobs.reopen();
-    }
-
     /// Sets a task's last heartbeat `seconds` before now, by the database clock.
     pub async fn age_heartbeat(&self, id: i64, seconds: i64) {
         sqlx::query(

@@ -204,6 +204,8 @@ async fn get_run_counts_tasks_by_state() {
         status.created_at
     );
     insta::assert_json_snapshot!(body, {".created_at" => "[timestamp]"});
+    // The last change finished the run: its archive build must end before the app goes.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

@@ -109,6 +109,7 @@ async fn stop_answers_404_without_a_running_run() {
         .execute(app.pool())
         .await
         .unwrap();
+    app.expect_unfinished_archive();
     let message = app
         .post("/run/stop", &Value::Null)
         .await

@@ -213,6 +213,8 @@ async fn complete_requires_the_issued_key_and_is_idempotent_for_the_holder() {
     )
     .await
     .expect_error(StatusCode::CONFLICT);
+    // The last change finished the run: its archive build must end before the app goes.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -280,6 +282,8 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
         )
         .await;
     assert_eq!(minimal.status, StatusCode::OK);
+    // The last change finished the run: its archive build must end before the app goes.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

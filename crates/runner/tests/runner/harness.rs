@@ -1,17 +1,15 @@
-//! An orchestrator served over HTTP on 127.0.0.1, and runner settings aimed at it.
+//! An orchestrator served over HTTP on 127.0.0.1 (test-support's `TestOrchestrator`), and
+//! runner settings aimed at it.
 
 use std::io::Read as _;
-use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use orchestrator::{AppConfig, AppState, MIGRATOR, Presigner, create_app};
 use protocol::{RunStatus, StartRunResponse, TaskMeta};
 use runner::{RunnerSettings, SlotMode};
 use serde_json::Value;
-use test_support::{TestBucket, fresh_bucket, fresh_database};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use test_support::TestOrchestrator;
 
 /// The API key of test orchestrators.
 pub const API_KEY: &str = "runner-test-api-key";
@@ -22,85 +20,41 @@ pub const BENCH_IMAGE_REPO: &str = "rcb/ruby";
 pub const RUBY_VERSION: &str = "3.1.2";
 
 /// An orchestrator on its own database and bucket, served on a fixed 127.0.0.1 port that
-/// survives a stop and a restart.
-pub struct Orchestrator {
-    /// Its base URL.
-    pub url: String,
-    /// Its state (database pool, presigner).
-    pub state: AppState,
-    /// The bucket results go to.
-    pub bucket: TestBucket,
-    address: SocketAddr,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+/// survives a stop and a restart: test-support's [`TestOrchestrator`] with this suite's key,
+/// and the requests the tests send it.
+pub struct Orchestrator(TestOrchestrator);
+
+impl Deref for Orchestrator {
+    type Target = TestOrchestrator;
+
+    fn deref(&self) -> &TestOrchestrator {
+        &self.0
+    }
+}
+
+impl DerefMut for Orchestrator {
+    fn deref_mut(&mut self) -> &mut TestOrchestrator {
+        &mut self.0
+    }
 }
 
 impl Orchestrator {
     /// A fresh orchestrator, serving.
     pub async fn start() -> Self {
-        let database = fresh_database().await;
-        let pool = database.pool().await;
-        MIGRATOR.run(&pool).await.expect("migrations apply");
-        let bucket = fresh_bucket().await;
-        let presigner = Presigner::new(
-            bucket.server.client(),
-            bucket.server.credentials(),
-            &bucket.name,
-            Duration::from_secs(600),
-        );
-        let state = AppState::new(
-            pool,
-            presigner,
-            AppConfig {
-                api_key: API_KEY.parse().unwrap(),
-                claim_retry_after_secs: 1,
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut orchestrator = Self {
-            url: format!("http://{address}"),
-            state,
-            bucket,
-            address,
-            server: None,
-        };
-        orchestrator.serve_on(listener);
-        orchestrator
-    }
-
-    fn serve_on(&mut self, listener: tokio::net::TcpListener) {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = create_app(self.state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    stopped.await.ok();
-                })
-                .await
-                .unwrap();
-        });
-        self.server = Some((stop, server));
-    }
-
-    /// Stops serving: connections are refused until `serve_again`.
-    pub async fn stop_serving(&mut self) {
-        let (stop, server) = self.server.take().expect("serving");
-        stop.send(()).ok();
-        // Open keep-alive connections would keep a graceful shutdown waiting.
-        server.abort();
-        server.await.ok();
-    }
-
-    /// Serves again on the same address.
-    pub async fn serve_again(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.address).await.unwrap();
-        self.serve_on(listener);
+        Self(
+            TestOrchestrator::builder()
+                .api_key(API_KEY)
+                .claim_retry_after_secs(1)
+                .presign_ttl(Duration::from_secs(600))
+                .serve()
+                .await,
+        )
     }
 
     /// Starts a run through the API.
     pub async fn start_run(&self, config: Value) -> StartRunResponse {
         let response = reqwest::Client::new()
-            .post(format!("{}/run/start", self.url))
+            .post(format!("{}/run/start", self.url()))
             .bearer_auth(API_KEY)
             .json(&config)
             .send()
@@ -113,7 +67,7 @@ impl Orchestrator {
     /// `GET /run`.
     pub async fn run_status(&self) -> RunStatus {
         let response = reqwest::Client::new()
-            .get(format!("{}/run", self.url))
+            .get(format!("{}/run", self.url()))
             .bearer_auth(API_KEY)
             .send()
             .await
@@ -205,7 +159,7 @@ pub fn runner_settings(
     ruby_bench: &Path,
 ) -> RunnerSettings {
     RunnerSettings {
-        orchestrator_url: orchestrator.url.clone(),
+        orchestrator_url: orchestrator.url(),
         api_key: API_KEY.to_owned(),
         provider: protocol::Provider::Local,
         instance_type: instance_type.to_owned(),

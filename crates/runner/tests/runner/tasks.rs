@@ -133,6 +133,8 @@ async fn two_instance_types_two_runs_two_slots_all_complete() {
         Vec::<String>::new(),
         "containers left behind"
     );
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -169,6 +171,8 @@ async fn a_benchmark_failing_inside_a_report_completes_the_task() {
     let report = String::from_utf8_lossy(file_of(&files, "ruby-bench.txt"));
     assert!(report.contains("N/A"), "{report}");
     assert_eq!(runner_containers("test-rt-na"), Vec::<String>::new());
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -212,6 +216,8 @@ async fn ruby_bench_crashing_without_a_report_fails_the_task_with_its_error() {
     assert!(String::from_utf8_lossy(file_of(&files, "output.txt")).contains("Running benchmark"));
     assert_eq!(meta_of(&files).instance_type, "rt-crash");
     assert_eq!(runner_containers("test-rt-crash"), Vec::<String>::new());
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -233,6 +239,8 @@ async fn a_missing_benchmark_image_fails_the_task_as_image_pull() {
         (state.as_str(), error_type.as_deref()),
         ("failed", Some("image_pull"))
     );
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -256,6 +264,8 @@ async fn a_failure_in_debug_mode_keeps_the_host_up() {
     // The held slot stopped claiming: the second run is still pending.
     let status = orchestrator.run_status().await;
     assert_eq!((status.tasks.failed, status.tasks.pending), (1, 1));
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 /// A selection that keeps ruby-bench busy for minutes.
@@ -314,6 +324,8 @@ async fn a_task_taken_away_mid_benchmark_stops_its_container_and_the_slot_gets_d
         (state.as_str(), error_type.as_deref()),
         ("failed", Some("run_stopped"))
     );
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -346,6 +358,8 @@ async fn sigterm_mid_benchmark_stops_the_container_and_reports_the_task_failed()
         ("failed", Some("runner_stopped"))
     );
     assert_eq!(runner_containers("test-rt-term"), Vec::<String>::new());
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -367,7 +381,7 @@ async fn the_run_completes_through_30_seconds_without_the_orchestrator() {
     .await;
 
     orchestrator.stop_serving().await;
-    let refused = reqwest::get(format!("{}/health", orchestrator.url)).await;
+    let refused = reqwest::get(format!("{}/health", orchestrator.url())).await;
     assert!(refused.is_err(), "the orchestrator still answers");
     tokio::time::sleep(Duration::from_secs(30)).await;
     orchestrator.serve_again().await;
@@ -381,4 +395,6 @@ async fn the_run_completes_through_30_seconds_without_the_orchestrator() {
     // (the run `running` or `complete`); the tasks are what this test is about.
     let status = orchestrator.run_status().await;
     assert_eq!((status.tasks.completed, status.tasks.failed), (2, 0));
+    // The run may be finished: its archive build must end before the orchestrator goes.
+    orchestrator.wait_for_jobs().await;
 }

@@ -1,6 +1,6 @@
-//! A synthetic results tree for the build benchmark: deterministic (a fixed-seed generator, no
-//! clock), shaped like real ruby-bench output (15 warmup and 10 timed iterations, RSS samples,
-//! `meta.json`, text and CSV reports beside the JSON).
+//! `bench site`: a build of the results website from a synthetic results tree, deterministic
+//! (a fixed-seed generator, no clock) and shaped like real ruby-bench output (15 warmup and 10
+//! timed iterations, RSS samples, `meta.json`, text and CSV reports beside the JSON).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ const WARMUP: usize = 15;
 const BENCH: usize = 10;
 
 /// Writes `tasks` task folders of one run under `root/<run-id>/`.
-pub fn generate(root: &Path, tasks: usize, benchmarks: usize, runs: usize) -> anyhow::Result<()> {
+fn generate(root: &Path, tasks: usize, benchmarks: usize, runs: usize) -> anyhow::Result<()> {
     let run_dir = root.join("1767225600");
     let types = tasks.div_ceil(runs.max(1));
     let bench_names: Vec<String> = (0..benchmarks).map(|b| format!("bench-{b:03}")).collect();
@@ -148,7 +148,7 @@ pub fn run_benchmark(settings: &BenchSettings) -> anyhow::Result<()> {
     let started = Instant::now();
     generate(&results, settings.tasks, settings.benchmarks, settings.runs)?;
     eprintln!(
-        "site bench: generated {} task folders × {} benchmarks × 2 modes in {:.1} s under {}",
+        "bench site: generated {} task folders × {} benchmarks × 2 modes in {:.1} s under {}",
         settings.tasks,
         settings.benchmarks,
         started.elapsed().as_secs_f64(),
@@ -164,7 +164,7 @@ pub fn run_benchmark(settings: &BenchSettings) -> anyhow::Result<()> {
     for i in 0..settings.repeat.max(1) {
         let out = temp.0.join("public");
         let started = Instant::now();
-        let report = crate::build(&crate::BuildSettings {
+        let report = site::build(&site::BuildSettings {
             results: results.clone(),
             out,
             prices: None,
@@ -178,7 +178,7 @@ pub fn run_benchmark(settings: &BenchSettings) -> anyhow::Result<()> {
             report.problems.first()
         );
         files = report.files;
-        eprintln!("site bench: build {} took {seconds:.2} s", i + 1);
+        eprintln!("bench site: build {} took {seconds:.2} s", i + 1);
         times.push(seconds);
     }
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);

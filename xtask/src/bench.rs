@@ -6,6 +6,8 @@
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
+use crate::suite;
+
 /// Benchmarks: task claims, the results archive, the site build.
 #[derive(clap::Args)]
 pub struct Bench {
@@ -40,6 +42,17 @@ enum BenchCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// What parallel slots do to the numbers: the same benchmarks in pinned containers, one
+    /// slot alone, every CPU a slot, one slot per physical core (`-- --help` for options).
+    Slots {
+        /// The ruby-bench: `auto` (the pinned checkout, fetched once, else ruby-bench-mini),
+        /// `mini`, or a directory.
+        #[arg(long, default_value = suite::AUTO)]
+        ruby_bench: String,
+        /// Passed to the benchmark, e.g. `--benchmarks fib,nbody --rounds 5`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 impl Bench {
@@ -48,6 +61,15 @@ impl Bench {
             BenchCommand::Claims { args } => ("claims", args),
             BenchCommand::Archive { args } => ("archive", args),
             BenchCommand::Site { args } => ("site", args),
+            BenchCommand::Slots { ruby_bench, args } => {
+                let ruby_bench = suite::ruby_bench(sh, &ruby_bench)?;
+                let mut all = vec![
+                    "--ruby-bench".to_owned(),
+                    ruby_bench.dir.display().to_string(),
+                ];
+                all.extend(args);
+                ("slots", all)
+            }
         };
         run_benchmark(sh, name, &args, self.dev)
     }
@@ -58,7 +80,8 @@ impl Bench {
 /// The first release run of the orchestrator's compiles its dependency tree in release
 /// (several minutes on 2 cores); CI never runs them.
 pub fn run_benchmark(sh: &Shell, name: &str, args: &[String], dev: bool) -> anyhow::Result<()> {
-    let feature = if name == "site" {
+    // The slots benchmark needs neither crate: the site's is the lighter build.
+    let feature = if matches!(name, "site" | "slots") {
         "site"
     } else {
         "orchestrator"

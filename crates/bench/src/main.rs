@@ -8,6 +8,8 @@
 //! - `archive` ([`archive`]): building `results.tar.gz` from task results in s3-local, in a
 //!   child process whose peak RSS is measured, side by side with `tar czf` of the same files.
 //! - `site` ([`site_build`]): a build of the results website from a large synthetic results tree.
+//! - `slots` ([`slots`]): what parallel benchmark slots do to the numbers (Docker, a Ruby
+//!   image, a ruby-bench directory).
 //!
 //! The orchestrator's benchmarks run test-support's test orchestrator: Postgres and s3-local in
 //! labelled containers on 127.0.0.1 from the images of `cargo xtask images`, removed when the
@@ -21,6 +23,7 @@ mod claims;
 mod reference;
 #[cfg(feature = "site")]
 mod site_build;
+mod slots;
 #[cfg(feature = "orchestrator")]
 mod stats;
 
@@ -97,6 +100,32 @@ enum BenchCommand {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
+    /// The same benchmarks in pinned containers: one slot alone, every CPU a slot, one slot
+    /// per physical core; each benchmark's median change against the lone slot.
+    Slots {
+        /// The benchmark image.
+        #[arg(long, default_value = "rcb/ruby:3.3.8")]
+        image: String,
+        /// A ruby-bench directory (`cargo xtask bench slots` passes the pinned checkout when
+        /// it is cached, else ruby-bench-mini).
+        #[arg(long)]
+        ruby_bench: std::path::PathBuf,
+        /// Benchmarks, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "fib,nqueens,binarytrees")]
+        benchmarks: Vec<String>,
+        /// `yjit` or `interp`.
+        #[arg(long, default_value = "yjit", value_parser = ["yjit", "interp"])]
+        mode: String,
+        /// ruby-bench's warm-up iterations.
+        #[arg(long, default_value_t = 3)]
+        warmup: u32,
+        /// ruby-bench's measured iterations.
+        #[arg(long, default_value_t = 10)]
+        bench: u32,
+        /// Rounds of the three configurations, taking turns.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,6 +177,23 @@ fn main() -> anyhow::Result<()> {
             runs,
             repeat,
             keep,
+        }),
+        BenchCommand::Slots {
+            image,
+            ruby_bench,
+            benchmarks,
+            mode,
+            warmup,
+            bench,
+            rounds,
+        } => slots::run_benchmark(&slots::SlotsSettings {
+            image,
+            ruby_bench,
+            benchmarks,
+            mode,
+            warmup,
+            bench,
+            rounds,
         }),
     }
 }

@@ -4,7 +4,8 @@
 # architectures, cost estimate and confirmation) → terraform/meta (first apply: bucket,
 # network, bastion, key, secrets) → its outputs, read once → image tarballs into the bucket,
 # presigned → terraform/meta again (the orchestrator host) → terraform/aws and
-# terraform/azure in parallel. State and variable files of a run live in
+# terraform/azure in parallel, while the run is started (runners wait for it; the seed's
+# 10 minutes are for an orchestrator that does not answer). State and variable files of a run live in
 # $RCB_STATE_ROOT/<run-id>/ (default terraform/state/<run-id>/, never committed), logs in
 # $RCB_LOGS_ROOT/<run-id>/ (default logs/<run-id>/). fish/nuke.fish reads the same files.
 
@@ -14,6 +15,12 @@ set -g cloud_project_tag ruby-cross-cloud-bench
 # Lifetime of the presigned image URLs: hosts download the images at boot, minutes after
 # the apply that passed the URLs.
 set -g cloud_image_url_secs 21600
+
+# 1 once the run's infrastructure may exist: a failure then destroys it.
+set -g cloud_armed 0
+set -g cloud_stacks
+# Provider stacks whose failure was reported.
+set -g cloud_reported_stacks
 
 function cloud_usage
     echo "
@@ -33,8 +40,17 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
                              the architecture this machine's image is not (repeatable)
   --prices FILE              CSV provider,instance_type,region,usd_per_hour: cost estimate
   --max-hours H              (above) the estimate assumes every instance lives that long
+  --bench-image-repo REPO    where runners pull the benchmark image REPO:<ruby_version> from
+                             (default: ruby, Docker Hub's; e.g. public.ecr.aws/docker/library/ruby
+                             when Docker Hub rate-limits the runners' shared NAT address)
+  --no-self-deallocate       Azure: no role assignment letting each VM deallocate itself (for
+                             accounts that may not create one); a finished VM then stays
+                             allocated, and billed, until the run is destroyed
   --yes                      do not ask before creating resources (needed without a terminal)
-  --keep                     leave the infrastructure up after the results are downloaded"
+  --keep                     leave the infrastructure up: after the results are downloaded,
+                             and after a failure (by default a failed run is destroyed)
+  --resume                   (above) with a cloud config and no --orchestrator-url: follows the
+                             newest run under terraform/state/ and tears it down at its end"
 end
 
 # terraform in one stack: cloud_tf STACK ARGS...
@@ -52,12 +68,32 @@ function cloud_apply --argument-names stack log
     end >>$log 2>&1
 end
 
-# Reports a failed step with its log, and how to clean up; exits 1.
+# Reports a failed step with its log; the run is torn down (unless --keep); exits 1.
 function cloud_fail --argument-names what log
     log "$what failed; its log is $log; last lines:"
     tail -n 15 $log | sed 's/^/    /' >&2
-    log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+    cloud_teardown_after_failure
     exit 1
+end
+
+# After a failure, once infrastructure may exist: destroys the run (fish/nuke.fish, which
+# lists what it destroys), or with --keep says how to. Does nothing before anything was
+# created, and only once.
+function cloud_teardown_after_failure
+    test "$cloud_armed" = 1; or return 0
+    set -g cloud_armed 0
+    # Provider stacks still applying finish first: their state must be complete.
+    cloud_wait_applies
+    if set -q _flag_keep
+        log "--keep: nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+        return 0
+    end
+    log "run $run_id failed: destroying what it created (--keep keeps it)"
+    if fish $project_root/fish/nuke.fish --run-id $run_id --yes
+        return 0
+    end
+    log "some resources of run $run_id remain (see above): run fish/nuke.fish --run-id $run_id again"
+    return 1
 end
 
 # Writes a JSON variable file readable only by its owner (it holds secrets).
@@ -116,6 +152,17 @@ function cloud_settings
         set -a cloud_tarballs $parts[1] (path resolve $parts[2])
     end
 
+    set -g cloud_bench_repo ruby
+    set -q _flag_bench_image_repo; and set cloud_bench_repo $_flag_bench_image_repo
+    # A repository, not an image: the runners add :<ruby_version> (a registry may have a port).
+    string match -qr '^[A-Za-z0-9][A-Za-z0-9._/:-]*$' -- $cloud_bench_repo; and not string match -qr ':[^/]*$' -- $cloud_bench_repo
+    or die "--bench-image-repo must be an image repository without a tag, e.g. public.ecr.aws/docker/library/ruby"
+
+    cloud_paths
+end
+
+# Where the run's state and logs live; the stacks of the config.
+function cloud_paths
     set -g cloud_state_root $project_root/terraform/state
     set -q RCB_STATE_ROOT; and test -n "$RCB_STATE_ROOT"; and set cloud_state_root (path resolve $RCB_STATE_ROOT)
     set -g cloud_logs_root $project_root/logs
@@ -123,8 +170,8 @@ function cloud_settings
     set -g cloud_state_dir $cloud_state_root/$run_id
     set -g cloud_log_dir $cloud_logs_root/$run_id
     set -g cloud_stacks
-    test (count $cloud_aws_types) -gt 0; and set -a cloud_stacks aws
-    test (count $cloud_azure_types) -gt 0; and set -a cloud_stacks azure
+    echo $config | jq -e '(.aws // []) | length > 0' >/dev/null; and set -a cloud_stacks aws
+    echo $config | jq -e '(.azure // []) | length > 0' >/dev/null; and set -a cloud_stacks azure
 end
 
 # The tarball given for ARCH with --runner-tarball, if any.
@@ -150,8 +197,9 @@ function cloud_preflight
     aws sts get-caller-identity --output json >/dev/null 2>&1
     or die "the aws CLI has no working credentials (aws sts get-caller-identity failed): run aws configure or aws sso login"
     if contains azure $cloud_stacks
-        az account show --output json >/dev/null 2>&1
+        set -l account (az account show --output json 2>/dev/null)
         or die "the az CLI is not logged in (az account show failed): run az login"
+        cloud_azure_subscription "$account"
     end
 
     # The architecture of the images this machine built.
@@ -216,6 +264,20 @@ function cloud_preflight
         or die "cannot read ruby-bench's HEAD (git ls-remote failed); pass --ruby-bench-commit SHA"
         log "ruby-bench commit $cloud_commit (its HEAD now); pin another with --ruby-bench-commit"
     end
+end
+
+# azurerm 4.x needs the subscription in ARM_SUBSCRIPTION_ID: when unset, the az CLI's
+# current one (ACCOUNT, the JSON of az account show) is used and exported.
+function cloud_azure_subscription --argument-names account
+    set -g cloud_azure_subscription_id (echo $account | jq -r '.id // empty')
+    if set -q ARM_SUBSCRIPTION_ID; and test -n "$ARM_SUBSCRIPTION_ID"
+        set cloud_azure_subscription_id $ARM_SUBSCRIPTION_ID
+        return 0
+    end
+    test -n "$cloud_azure_subscription_id"
+    or die "ARM_SUBSCRIPTION_ID is unset and az account show names no subscription: export ARM_SUBSCRIPTION_ID=<subscription id>"
+    set -gx ARM_SUBSCRIPTION_ID $cloud_azure_subscription_id
+    log "ARM_SUBSCRIPTION_ID is unset: using the az CLI's subscription $cloud_azure_subscription_id (az account show; export ARM_SUBSCRIPTION_ID to pick another)"
 end
 
 # Instances per type: ceil(runs / vCPUs), as the stacks compute with slot_mode vcpu.
@@ -328,7 +390,8 @@ function cloud_up
     mkdir -p -m 700 $cloud_state_dir; or die "cannot create $cloud_state_dir"
     chmod 700 $cloud_state_dir
     set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
-    set -g die_hint "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+    # From the first apply on, a failure destroys what exists (cloud_teardown_after_failure).
+    set -g cloud_armed 1
 
     # --- meta, first apply: bucket, network, bastion, key, secrets ---------------------
     set -l meta_vars (jq -n -c --arg run_id $run_id --arg region $cloud_aws_region --arg cidr $cloud_ssh_cidr \
@@ -387,11 +450,13 @@ function cloud_up
     cloud_apply meta $meta_log; or cloud_fail terraform/meta $meta_log
 
     # --- provider stacks in parallel -----------------------------------------------------
+    set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
+    set -g api_key (echo $cloud_outputs | jq -r .api_key)
     set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \
-        --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs \
+        --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs --arg repo $cloud_bench_repo \
         '{run_id: $run_id, runs_per_instance_type: $runs, ruby_bench_commit: $commit, runner_image_urls: $urls,
           ttl_minutes: $ttl, orchestrator_url: $meta.orchestrator_url, api_key: $meta.api_key,
-          ssh_public_key: $meta.ssh_public_key}')
+          ssh_public_key: $meta.ssh_public_key, bench_image_repo: $repo}')
     if contains aws $cloud_stacks
         cloud_write_vars $cloud_state_dir/aws.tfvars.json (echo $common | jq -c --arg region $cloud_aws_region \
             --argjson meta $cloud_outputs --argjson types (printf '%s\n' $cloud_aws_types | jq -R . | jq -s -c .) \
@@ -400,7 +465,8 @@ function cloud_up
     if contains azure $cloud_stacks
         cloud_write_vars $cloud_state_dir/azure.tfvars.json (echo $common | jq -c --arg region $cloud_azure_region \
             --arg cidr $cloud_ssh_cidr --argjson types (printf '%s\n' $cloud_azure_types | jq -R . | jq -s -c .) \
-            '. + {region: $region, allowed_ssh_cidr: $cidr, instance_types: $types}')
+            --argjson deallocate (set -q _flag_no_self_deallocate; and echo false; or echo true) \
+            '. + {region: $region, allowed_ssh_cidr: $cidr, instance_types: $types, self_deallocate: $deallocate}')
     end
     for stack in $cloud_stacks
         set -l stack_log $cloud_log_dir/$stack.log
@@ -414,33 +480,72 @@ function cloud_up
                         -state="$RCB_STACK_STATE" -var-file="$RCB_STACK_VARS"; } >>"$RCB_STACK_LOG" 2>&1
                    echo $? >"$RCB_STACK_STATUS"' &
     end
-    wait
-    set -l failed_stacks
-    for stack in $cloud_stacks
-        set -l code (cat $cloud_log_dir/$stack.status 2>/dev/null)
-        if test "$code" != 0
-            set -a failed_stacks $stack
-            log "terraform/$stack failed; its log is $cloud_log_dir/$stack.log; last lines:"
-            tail -n 15 $cloud_log_dir/$stack.log | sed 's/^/    /' >&2
-        end
-    end
-    if test (count $failed_stacks) -gt 0
-        log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
-        exit 1
-    end
-
-    set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
-    set -g api_key (echo $cloud_outputs | jq -r .api_key)
     set -g start_attempts 450
     set -l get_output "terraform -chdir=terraform/meta output -state=$cloud_state_dir/meta.tfstate -raw"
-    log "infrastructure of run $run_id is up; the orchestrator may take a few minutes to boot"
+    log "the orchestrator of run $run_id is being created; the run starts as soon as it answers, while the runners are created"
     log "dashboard: $orchestrator_url/ (operator password: $get_output operator_password)"
     log "API key: $get_output api_key; SSH key: "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "?"')", bastion ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "?"')
+end
+
+# Waits for the provider stacks applying in the background (nothing when none is).
+function cloud_wait_applies
+    wait
+end
+
+# Whether no provider stack has failed so far (those still applying count as fine); a
+# failed one is reported with its log, once.
+function cloud_providers_ok
+    set -l ok 0
+    for stack in $cloud_stacks
+        set -l code (cat $cloud_log_dir/$stack.status 2>/dev/null)
+        test -n "$code" -a "$code" != 0; or continue
+        set ok 1
+        contains -- $stack $cloud_reported_stacks; and continue
+        set -ga cloud_reported_stacks $stack
+        log "terraform/$stack failed; its log is $cloud_log_dir/$stack.log; last lines:"
+        tail -n 15 $cloud_log_dir/$stack.log | sed 's/^/    /' >&2
+    end
+    return $ok
+end
+
+# Waits for the provider stacks to finish applying; a failed one ends the run (torn down).
+function cloud_wait_providers
+    log "waiting for the runners' stacks ("(string join ', ' -- $cloud_stacks)") to finish applying"
+    cloud_wait_applies
+    cloud_providers_ok; or die "run $run_id cannot run without its runners"
+    log "infrastructure of run $run_id is up: the runners boot and start claiming tasks"
+end
+
+# Finds the state of the cloud run to --resume (the newest under the state root), its
+# orchestrator and API key; a failure or the end of the run tears it down like a fresh run.
+function cloud_resume
+    cloud_paths
+    set -l runs (for dir in $cloud_state_root/*/
+            test -s $dir/meta.tfstate; and path basename $dir
+        end | sort -n)
+    test (count $runs) -gt 0
+    or die "no cloud run to resume: nothing under $cloud_state_root has terraform/meta state (pass --orchestrator-url to follow a run elsewhere)"
+    set -g run_id $runs[-1]
+    cloud_paths
+    test (count $runs) -gt 1
+    and log "several runs have state under $cloud_state_root ("(string join ', ' -- $runs)"): resuming the newest, $run_id"
+    mkdir -p $cloud_log_dir
+    set -l outputs_log $cloud_log_dir/meta-outputs.log
+    set -l outputs (cloud_tf meta output -json -no-color -state=$cloud_state_dir/meta.tfstate 2>>$outputs_log)
+    or die "reading the outputs of terraform/meta of run $run_id failed (log: $outputs_log)"
+    set -g cloud_outputs (string join \n -- $outputs | jq -c 'with_entries(.value = .value.value)' 2>>$outputs_log)
+    or die "the outputs of terraform/meta of run $run_id are unreadable (log: $outputs_log)"
+    set -g orchestrator_url (echo $cloud_outputs | jq -r '.orchestrator_url // empty')
+    set -g api_key (echo $cloud_outputs | jq -r '.api_key // empty')
+    set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
+    set -g cloud_armed 1
+    log "resuming cloud run $run_id (state in $cloud_state_dir)"
 end
 
 # After the results are in: destroy the run (unless --keep or debug mode). Returns 1 when
 # something remains.
 function cloud_down
+    set -g cloud_armed 0
     if set -q _flag_keep
         log "--keep: the infrastructure stays up; $teardown_hint"
         return 0

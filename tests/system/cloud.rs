@@ -354,9 +354,22 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         start("aws") < end("azure") && start("azure") < end("aws"),
         "the provider applies overlap: {terraform:#?}"
     );
+    // The run exists before the runners' stacks are applied: runners never find "no run yet"
+    // for long (they wait for one, but only until their host's TTL).
     assert!(
-        run_seen_at >= end("aws").max(end("azure")),
-        "POST after the infrastructure: {run_seen_at} {terraform:#?}"
+        run_seen_at >= meta_done && run_seen_at < end("aws").min(end("azure")),
+        "POST while the provider stacks apply: {run_seen_at} {terraform:#?}"
+    );
+    // azurerm 4.x gets the subscription of `az account show`.
+    assert!(
+        calls.iter().any(|c| c.tool == "terraform"
+            && c.event == "env"
+            && c.argv == "ARM_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000000"),
+        "{terraform:#?}"
+    );
+    assert!(
+        stderr.contains("ARM_SUBSCRIPTION_ID is unset: using the az CLI's subscription"),
+        "{stderr}"
     );
 
     // The variable files carry the meta wiring and the presigned runner URL.
@@ -382,6 +395,8 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         serde_json::from_slice(&std::fs::read(run_dir.join("azure.tfvars.json")).unwrap()).unwrap();
     assert_eq!(azure_vars["allowed_ssh_cidr"], "203.0.113.7/32");
     assert!(azure_vars.get("meta_vpc_id").is_none());
+    assert_eq!(azure_vars["self_deallocate"], true);
+    assert_eq!(aws_vars["bench_image_repo"], "ruby");
 
     // Results, then the run destroyed: providers before meta, then the sweep.
     assert!(
@@ -414,7 +429,53 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
 }
 
 #[tokio::test]
-async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_command() {
+async fn a_failed_provider_apply_waits_for_the_other_then_destroys_the_run() {
+    let mut recorders = Recorders::new();
+    recorders.fail = "terraform:apply:azure".to_owned();
+    // An orchestrator that never answers: the failed stack, not the start's 15 minutes,
+    // ends the wait.
+    recorders.set_meta_outputs("http://127.0.0.1:9", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 2, "aws": ["c7i.large"], "azure": ["Standard_D2als_v6"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.push("--yes");
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("terraform/azure failed; its log is ") && stderr.contains("/azure.log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("failed: destroying what it created (--keep keeps it)"),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    let aws_applied = position(&calls, |c| c.is("terraform", "end", "apply", "aws"));
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    // aws finished applying before anything was destroyed; azure, which has no state, is not
+    // destroyed, and what was destroyed is said.
+    assert!(aws_applied < destroy("aws") && destroy("aws") < destroy("meta"));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "azure"))
+    );
+    assert!(
+        stderr.contains("terraform destroy of terraform/aws") && stderr.contains("nothing of run "),
+        "{stderr}"
+    );
+    assert!(!recorders.path("results").exists());
+}
+
+#[tokio::test]
+async fn with_keep_a_failed_provider_apply_destroys_nothing_and_gives_the_nuke_command() {
     let mut recorders = Recorders::new();
     recorders.fail = "terraform:apply:azure".to_owned();
     recorders.set_meta_outputs("http://127.0.0.1:9", "key");
@@ -427,7 +488,7 @@ async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_c
         recorders.path("results").display().to_string(),
     );
     let mut args = cloud_args(&config, &results);
-    args.push("--yes");
+    args.extend(["--yes", "--keep"]);
     let output = recorders.run("master.fish", &args, &[]).await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -451,6 +512,104 @@ async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_c
         "{calls:#?}"
     );
     assert!(!recorders.path("results").exists());
+}
+
+#[tokio::test]
+async fn at_its_deadline_a_cloud_run_is_ended_early_collected_and_destroyed() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    // No runner ever claims: the deadline (7.2 s after the start) ends the run.
+    let mut args = cloud_args(&config, &results);
+    args.extend(["--yes", "--max-hours", "0.002"]);
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the run's deadline") && stderr.contains("ending run "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the run was ended early at"), "{stderr}");
+    let calls = recorders.calls();
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    assert!(destroy("aws") < destroy("meta"), "{calls:#?}");
+    assert!(stderr.contains("nothing of run "), "{stderr}");
+    // What completed (nothing here: the stop dropped the pending task) was collected.
+    assert!(
+        stderr.contains("0 completed, 0 failed") && recorders.path("results").is_dir(),
+        "{stderr}"
+    );
+    let collected = stderr.find("results of run ").unwrap();
+    assert!(collected < stderr.find("destroying the infrastructure").unwrap());
+}
+
+#[tokio::test]
+async fn resume_of_a_cloud_run_finds_its_state_follows_it_and_destroys_it() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    write_run_state(&recorders, "4242");
+    let run_config =
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] });
+    let config = write_config(recorders.dir.path(), run_config.clone());
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    // The run a master script started before it was cut off.
+    let client = reqwest::Client::new();
+    let mut body = run_config;
+    body["run_id"] = json!(4242);
+    let started = client
+        .post(format!("{}/run/start", stack.orchestrator_url))
+        .bearer_auth(&stack.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201);
+
+    let args = [
+        "--config",
+        &config,
+        "--results-dir",
+        &results,
+        "--resume",
+        "--poll-secs",
+        "1",
+    ];
+    let master = recorders.run("master.fish", &args, &[]);
+    let runner = complete_one(
+        &client,
+        &stack.orchestrator_url,
+        &stack.api_key,
+        Provider::Aws,
+        "c7i.large",
+    );
+    let (output, ()) = tokio::join!(master, runner);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("resuming cloud run 4242"), "{stderr}");
+    assert!(
+        recorders.path("results").join("4242/c7i.large-1").is_dir(),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        !calls.iter().any(|c| c.subcommand() == "apply"),
+        "{calls:#?}"
+    );
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    assert!(destroy("aws") < destroy("meta") && destroy("azure") < destroy("meta"));
+    assert!(stderr.contains("nothing of run 4242 remains"), "{stderr}");
 }
 
 #[tokio::test]

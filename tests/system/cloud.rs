@@ -372,14 +372,28 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         "{stderr}"
     );
 
-    // The variable files carry the meta wiring and the presigned runner URL.
-    let run_dir = std::fs::read_dir(recorders.state_root())
+    // The variable files carried the meta wiring and the presigned runner URL (the recorder
+    // kept what each stack was applied with: the run's own files are deleted once it is
+    // destroyed).
+    let run_id = std::fs::read_dir(recorders.path("results"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
-        .path();
-    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let run_dir = recorders.path("applied");
+    assert!(
+        !recorders.state_root().join(&run_id).exists(),
+        "the run's state and variable files are deleted once it is destroyed: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "deleted the state and variable files of run {run_id}"
+        )),
+        "{stderr}"
+    );
     let aws_vars: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("aws.tfvars.json")).unwrap()).unwrap();
     assert_eq!(aws_vars["meta_vpc_id"], "vpc-meta");
@@ -689,14 +703,26 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
 fn write_run_state(recorders: &Recorders, run_id: &str) {
     let dir = recorders.state_root().join(run_id);
     std::fs::create_dir_all(&dir).unwrap();
+    // The run's SSH key, which meta wrote and names in its outputs.
+    let key = recorders.path(&format!("rcb-{run_id}-key"));
+    std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----").unwrap();
     for (stack, region) in [
         ("meta", "eu-west-1"),
         ("aws", "eu-central-1"),
         ("azure", "eastus2"),
     ] {
+        let state = json!({
+            "version": 4,
+            "resources": [
+                { "mode": "data", "type": "aws_ami", "name": "ubuntu", "instances": [{}] },
+                { "mode": "managed", "type": format!("{stack}_host"), "name": "runner", "instances": [{}, {}] },
+            ],
+            "outputs": if stack == "meta" { json!({ "ssh_private_key_path": { "value": key } }) } else { json!({}) },
+        });
+        std::fs::write(dir.join(format!("{stack}.tfstate")), state.to_string()).unwrap();
         std::fs::write(
-            dir.join(format!("{stack}.tfstate")),
-            r#"{"version": 4, "resources": [{}]}"#,
+            dir.join(format!("{stack}.tfstate.backup")),
+            state.to_string(),
         )
         .unwrap();
         std::fs::write(
@@ -730,7 +756,8 @@ fn leftovers() -> Value {
             { "GroupId": "sg-run7", "GroupName": "rcb-7-runners", "Tags": tags("7") },
             { "GroupId": "sg-default", "GroupName": "default", "Tags": tags("7") }] },
         "ec2 describe-subnets": { "Subnets": [{ "SubnetId": "subnet-run7", "Tags": tags("7") }] },
-        "ec2 describe-route-tables": { "RouteTables": [{ "RouteTableId": "rtb-run7", "Associations": [], "Tags": tags("7") }] },
+        "ec2 describe-route-tables": { "RouteTables": [{ "RouteTableId": "rtb-run7", "Associations": [
+            { "RouteTableAssociationId": "rtbassoc-run7", "SubnetId": "subnet-untagged", "Main": false }], "Tags": tags("7") }] },
         "ec2 describe-internet-gateways": { "InternetGateways": [{ "InternetGatewayId": "igw-run7", "Attachments": [], "Tags": tags("7") }] },
         "ec2 describe-vpcs": { "Vpcs": [{ "VpcId": "vpc-run7", "Tags": tags("7") }, { "VpcId": "vpc-prod" }] },
         "ec2 describe-volumes": { "Volumes": [] },
@@ -868,6 +895,27 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
         "a run's nuke leaves local Docker alone"
     );
     assert!(stderr.contains("nothing of run 7 remains"), "{stderr}");
+    // What each destroy takes is said; route tables are disassociated before their deletion.
+    assert!(
+        stderr.contains("destroying: aws_host.runner ×2") && !stderr.contains("aws_ami"),
+        "{stderr}"
+    );
+    let disassociated = position(&calls, |c| {
+        c.argv
+            .starts_with("ec2 disassociate-route-table --association-id rtbassoc-run7")
+    });
+    let route_table_deleted = position(&calls, |c| {
+        c.argv
+            .starts_with("ec2 delete-route-table --route-table-id rtb-run7")
+    });
+    assert!(disassociated < route_table_deleted, "{calls:#?}");
+    // Fully destroyed: the run's state, variables, backups and SSH key are gone.
+    assert!(!recorders.state_root().join("7").exists());
+    assert!(!recorders.path("rcb-7-key").exists());
+    assert!(
+        stderr.contains("deleted the state and variable files of run 7"),
+        "{stderr}"
+    );
     let world = recorders.world().to_string();
     for untouched in [
         "i-run8",
@@ -931,6 +979,47 @@ async fn nuke_goes_on_past_a_failing_destroy_and_a_failing_delete_and_reports_wh
     recorders.fail = String::new();
     let output = recorders.run("nuke.fish", &["--run-id", "7"], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+}
+
+#[tokio::test]
+async fn nuke_reports_what_it_could_not_check_and_keeps_the_runs_files() {
+    let mut recorders = Recorders::new();
+    write_run_state(&recorders, "7");
+    let mut world = leftovers();
+    world["s3api list-buckets"]["Buckets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "Name": "rcb-7-unreadable" }));
+    recorders.set_world(world);
+    recorders.fail = "aws:s3api:get-bucket-tagging:rcb-7-unreadable".to_owned();
+
+    let output = recorders
+        .run("nuke.fish", &["--run-id", "7", "--dry-run"], &[])
+        .await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not check bucket rcb-7-unreadable: its tags could not be read"),
+        "{stderr}"
+    );
+
+    let output = recorders.run("nuke.fish", &["--run-id", "7"], &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not check whether these are of run 7")
+            && stderr.contains("  bucket rcb-7-unreadable (its tags could not be read"),
+        "{stderr}"
+    );
+    assert!(
+        !deletions(&recorders.calls()).contains(&"rcb-7-unreadable".to_owned()),
+        "never deleted unseen"
+    );
+    assert!(
+        stderr.contains("1 could not be checked") && !stderr.contains("nothing of run 7 remains"),
+        "{stderr}"
+    );
+    assert!(recorders.state_root().join("7/meta.tfvars.json").exists());
 }
 
 #[tokio::test]

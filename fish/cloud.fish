@@ -32,7 +32,10 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
                              (required; your address: curl -s https://checkip.amazonaws.com)
   --domain NAME              HTTPS for the orchestrator (Caddy + Let's Encrypt); the name
                              must point at the orchestrator's address (or give --route53-zone-id)
-  --route53-zone-id ID       create the domain's A record in this hosted zone
+  --route53-zone-id ID       create the domain's A record in this hosted zone (an old
+                             record of that name is overwritten; nuke removes it)
+  --dns-wait-mins M          with --domain: how long to wait for the name to point at the
+                             orchestrator and HTTPS to answer before giving up (default 30)
   --allow-plain-http         no domain: the API key crosses the internet in clear text
   --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the
                              current HEAD of ruby-bench, read with git ls-remote)
@@ -137,6 +140,13 @@ function cloud_settings
     set -q _flag_route53_zone_id; and set cloud_zone $_flag_route53_zone_id
     if test -z "$cloud_domain"; and not set -q _flag_allow_plain_http
         die "a cloud run needs --domain NAME (HTTPS), or --allow-plain-http for a throwaway run whose API key crosses the internet in clear text"
+    end
+
+    set -g cloud_dns_wait_secs 1800
+    if set -q _flag_dns_wait_mins
+        string match -qr '^[0-9]+(\.[0-9]+)?$' -- $_flag_dns_wait_mins
+        or die "--dns-wait-mins must be a number of minutes, e.g. 30"
+        set cloud_dns_wait_secs (math --scale 0 "ceil($_flag_dns_wait_mins * 60)")
     end
 
     # master.fish has checked --max-hours (default 12, the runners' TTL backstop).
@@ -414,6 +424,17 @@ function cloud_up
     test -n "$cloud_bucket" -a -n "$cloud_bucket_region"
     or cloud_fail "terraform/meta has no bucket output" $outputs_log
 
+    # The address exists from the first apply: the name can be pointed at it while the
+    # images upload and the orchestrator host boots.
+    set -g cloud_public_ip (echo $cloud_outputs | jq -r '.orchestrator_public_ip // empty')
+    if test -n "$cloud_domain"
+        if test -n "$cloud_zone"
+            log "Route 53 zone $cloud_zone has the record $cloud_domain A $cloud_public_ip (an older record of that name was overwritten)"
+        else
+            log "create this DNS record now: $cloud_domain A $cloud_public_ip (TTL 60); runners are created once the name resolves there and HTTPS answers"
+        end
+    end
+
     # --- images into the bucket ---------------------------------------------------------
     set -l images_log $cloud_log_dir/images.log
     set -l scratch $cloud_state_dir/images
@@ -449,9 +470,13 @@ function cloud_up
     log "terraform/meta: the orchestrator host (log: $meta_log)"
     cloud_apply meta $meta_log; or cloud_fail terraform/meta $meta_log
 
-    # --- provider stacks in parallel -----------------------------------------------------
     set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
     set -g api_key (echo $cloud_outputs | jq -r .api_key)
+    # With a domain, runners would only fail against a name that does not lead to the
+    # orchestrator yet: they are created once it does.
+    test -n "$cloud_domain"; and cloud_wait_for_orchestrator
+
+    # --- provider stacks in parallel -----------------------------------------------------
     set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \
         --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs --arg repo $cloud_bench_repo \
         '{run_id: $run_id, runs_per_instance_type: $runs, ruby_bench_commit: $commit, runner_image_urls: $urls,
@@ -485,6 +510,47 @@ function cloud_up
     log "the orchestrator of run $run_id is being created; the run starts as soon as it answers, while the runners are created"
     log "dashboard: $orchestrator_url/ (operator password: $get_output operator_password)"
     log "API key: $get_output api_key; SSH key: "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "?"')", bastion ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "?"')
+end
+
+# Waits, for up to --dns-wait-mins, until the domain resolves to the orchestrator's address
+# and its /health answers {"status": "ok"} over HTTPS (the certificate is Let's Encrypt's,
+# issued once the name resolves). Progress is one line per change and one a minute;
+# Ctrl-C or the end of the wait tears the run down (nothing has run on it yet).
+function cloud_wait_for_orchestrator
+    set -l deadline (math (date +%s) + $cloud_dns_wait_secs)
+    set -l started (date +%s)
+    set -l last_state ""
+    set -l last_line_at $started
+    log "waiting (up to "(math --scale 1 $cloud_dns_wait_secs / 60)" min) for $cloud_domain to resolve to $cloud_public_ip and $orchestrator_url/health to answer"
+    while true
+        stop_if_interrupted
+        set -l answer (curl -sS --max-time 10 -w '\n%{http_code} %{remote_ip}' $orchestrator_url/health 2>/dev/null)
+        set -l code $status
+        set -l seen (string split ' ' -- "$answer[-1]")
+        set -l body (string join \n -- $answer[1..-2])
+        set -l state
+        if test $code = 6
+            set state "$cloud_domain does not resolve yet"
+        else if test -n "$seen[2]" -a "$seen[2]" != "$cloud_public_ip"
+            set state "$cloud_domain resolves to $seen[2], not $cloud_public_ip yet (an old record, or a cache: the TTL passes)"
+        else if test $code = 0 -a "$seen[1]" = 200; and echo $body | jq -e '.status == "ok"' >/dev/null 2>&1
+            log "$orchestrator_url answers with the orchestrator's health, after "(math (date +%s) - $started)" s"
+            return 0
+        else if test $code = 0
+            set state "$orchestrator_url/health answers $seen[1], not the orchestrator's health yet (it boots and loads its images)"
+        else
+            set state "$orchestrator_url does not answer over HTTPS yet (curl exit $code: the host boots, or the certificate is not issued yet)"
+        end
+        set -l now (date +%s)
+        if test "$state" != "$last_state" -o (math $now - $last_line_at) -ge 60
+            log "$state; "(math --scale 0 "($deadline - $now) / 60")" min left"
+            set last_state $state
+            set last_line_at $now
+        end
+        test $now -lt $deadline
+        or die "$cloud_domain did not lead to the orchestrator within "(math --scale 1 $cloud_dns_wait_secs / 60)" min (last: $state): check the record $cloud_domain A $cloud_public_ip"
+        sleep (math "max(0, min(5, $deadline - $now))")
+    end
 end
 
 # Waits for the provider stacks applying in the background (nothing when none is).

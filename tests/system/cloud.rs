@@ -109,6 +109,14 @@ impl Recorders {
         .unwrap();
     }
 
+    /// Changes one of the meta outputs.
+    fn set_meta_output(&self, name: &str, value: &str) {
+        let path = self.path("meta-outputs.json");
+        let mut outputs: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        outputs[name]["value"] = json!(value);
+        std::fs::write(path, outputs.to_string()).unwrap();
+    }
+
     /// A Fish script of the project with the recorders first on PATH and no terminal.
     async fn run(&self, script: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         let recorders = project_root().join("tests/system/recorders");
@@ -541,12 +549,28 @@ async fn at_its_deadline_a_cloud_run_is_ended_early_collected_and_destroyed() {
         config.display().to_string(),
         recorders.path("results").display().to_string(),
     );
+    // With a domain whose name (here: the local stack's address) leads to the orchestrator.
+    recorders.set_meta_output("orchestrator_public_ip", "127.0.0.1");
     // No runner ever claims: the deadline (7.2 s after the start) ends the run.
     let mut args = cloud_args(&config, &results);
-    args.extend(["--yes", "--max-hours", "0.002"]);
+    args.extend([
+        "--yes",
+        "--max-hours",
+        "0.002",
+        "--domain",
+        "orchestrator.example.test",
+    ]);
     let output = recorders.run("master.fish", &args, &[]).await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let record = stderr
+        .find("create this DNS record now: orchestrator.example.test A 127.0.0.1")
+        .expect(&stderr);
+    let healthy = stderr
+        .find("answers with the orchestrator's health")
+        .expect(&stderr);
+    let runners = stderr.find("terraform/aws: runners").expect(&stderr);
+    assert!(record < healthy && healthy < runners, "{stderr}");
     assert!(
         stderr.contains("the run's deadline") && stderr.contains("ending run "),
         "{stderr}"
@@ -563,6 +587,56 @@ async fn at_its_deadline_a_cloud_run_is_ended_early_collected_and_destroyed() {
     );
     let collected = stderr.find("results of run ").unwrap();
     assert!(collected < stderr.find("destroying the infrastructure").unwrap());
+}
+
+#[tokio::test]
+async fn a_domain_that_never_leads_to_the_orchestrator_creates_no_runner_and_is_destroyed() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://orchestrator.example.invalid", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.extend([
+        "--yes",
+        "--domain",
+        "orchestrator.example.invalid",
+        "--dns-wait-mins",
+        "0.05",
+    ]);
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("create this DNS record now: orchestrator.example.invalid A 203.0.113.8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("orchestrator.example.invalid does not resolve yet; 0 min left"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did not lead to the orchestrator within 0.1 min"),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "start", "apply", "aws")),
+        "no runner before the name works: {calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "meta")),
+        "{calls:#?}"
+    );
 }
 
 #[tokio::test]

@@ -248,6 +248,9 @@ function cloud_preflight
         set -a cloud_types "azure $type $arch $parts[2]"
     end
 
+    cloud_preflight_aws_capacity
+    contains azure $cloud_stacks; and cloud_preflight_azure_capacity
+
     # Runner tarballs: this machine's image serves its own architecture; another needs a
     # tarball built elsewhere.
     set -g cloud_arches
@@ -273,6 +276,201 @@ function cloud_preflight
         test -n "$cloud_commit"
         or die "cannot read ruby-bench's HEAD (git ls-remote failed); pass --ruby-bench-commit SHA"
         log "ruby-bench commit $cloud_commit (its HEAD now); pin another with --ruby-bench-commit"
+    end
+end
+
+# The hosts every run has on AWS, with the stacks' default sizes: "type count role".
+function cloud_aws_hosts
+    if test "$cloud_local_arch" = arm64
+        echo "t4g.small 1 orchestrator"
+    else
+        echo "t3.small 1 orchestrator"
+    end
+    echo "t3.micro 1 bastion"
+end
+
+# The Service Quotas code of the on-demand vCPU limit of an EC2 instance type's family.
+function cloud_aws_quota_code --argument-names type
+    set -l family (string match -r '^[a-z]+' -- $type)
+    switch $family
+        case a c d h i m r t z
+            echo L-1216C47A "Standard (A, C, D, H, I, M, R, T, Z)"
+        case f
+            echo L-74FC7D96 F
+        case g vt
+            echo L-DB2E81BA "G and VT"
+        case inf
+            echo L-1945791B Inf
+        case p
+            echo L-417A185B P
+        case x
+            echo L-7295265B X
+        case dl
+            echo L-6E869C2A DL
+        case trn
+            echo L-2C3B7624 Trn
+        case hpc
+            echo L-F7808C92 HPC
+        case '*'
+            return 1
+    end
+end
+
+# AWS, before anything is created: every type (runners, orchestrator, bastion) offered in a
+# zone of the region, and the account's on-demand vCPU quotas against what the run needs.
+function cloud_preflight_aws_capacity
+    set -l region $cloud_aws_region
+    set -l hosts (cloud_aws_hosts)
+    set -l host_types (string split -f 1 ' ' -- $hosts)
+    set -l all_types (printf '%s\n' $cloud_aws_types $host_types | sort -u)
+
+    set -l offered (aws ec2 describe-instance-type-offerings --region $region --location-type availability-zone \
+        --filters Name=instance-type,Values=(string join , -- $all_types) --output json 2>&1)
+    or die "cannot list the instance types offered in $region (aws ec2 describe-instance-type-offerings): $offered"
+    set -l offered_types (string join \n -- $offered | jq -r '.InstanceTypeOfferings[]?.InstanceType' | sort -u)
+    for type in $all_types
+        contains -- $type $offered_types
+        or die "$type is not offered in any zone of $region: pick another region (--aws-region) or another type (aws ec2 describe-instance-type-offerings --location-type availability-zone --region $region lists them)"
+    end
+
+    # vCPUs each type needs, summed per quota: "code vcpus what".
+    set -l host_vcpus (aws ec2 describe-instance-types --region $region --instance-types $host_types --output json 2>/dev/null \
+        | jq -r '.InstanceTypes[]? | "\(.InstanceType) \(.VCpuInfo.DefaultVCpus)"')
+    set -l needs
+    for host in $hosts
+        set -l f (string split ' ' -- $host)
+        set -l vcpus (string match -r -- "^$f[1] ([0-9]+)\$" $host_vcpus)[2]
+        test -n "$vcpus"; or set vcpus 2
+        set -a needs "$f[1] "(math $f[2] \* $vcpus)" $f[3]"
+    end
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        test $f[1] = aws; or continue
+        set -l instances (cloud_instances $f[4])
+        set -a needs "$f[2] "(math $instances \* $f[4])" $instances × $f[2]"
+    end
+
+    set -l codes
+    for need in $needs
+        set -l f (string split ' ' -- $need)
+        set -l quota (cloud_aws_quota_code $f[1])
+        or begin
+            log "no known vCPU quota for $f[1]'s family: not checked (Service Quotas in the console)"
+            continue
+        end
+        set -l q (string split -m 1 ' ' -- $quota)
+        contains -- $q[1] $codes; or set -a codes $q[1]
+    end
+    for code in $codes
+        set -l total 0
+        set -l parts
+        set -l name
+        for need in $needs
+            set -l f (string split -m 2 ' ' -- $need)
+            set -l q (string split -m 1 ' ' -- (cloud_aws_quota_code $f[1]))
+            test "$q[1]" = $code; or continue
+            set name $q[2]
+            set total (math $total + $f[2])
+            set -a parts "$f[3] $f[2]"
+        end
+        set -l answer (aws service-quotas get-service-quota --service-code ec2 --quota-code $code --region $region --output json 2>&1)
+        set -l limit (string join \n -- $answer | jq -r '.Quota.Value // empty' 2>/dev/null | string split -f 1 .)
+        if test -z "$limit"
+            log "could not read the on-demand $name vCPU quota of $region ($code; servicequotas:GetServiceQuota): this run needs $total vCPUs of it; check it in the Service Quotas console"
+            continue
+        end
+        test $total -le $limit
+        or die "this run needs $total on-demand $name vCPUs in $region ("(string join ', ' -- $parts)"), and the account's quota ($code) is $limit, instances already running included: request an increase (aws service-quotas request-service-quota-increase --service-code ec2 --quota-code $code --desired-value $total --region $region), or run fewer or smaller types"
+    end
+end
+
+# Azure, before anything is created: every size available and unrestricted for the
+# subscription in the region, the family and regional vCPU quotas against the need, and the
+# right to create the role assignment that lets a runner VM deallocate itself.
+function cloud_preflight_azure_capacity
+    set -l region $cloud_azure_region
+    # "size count role", the jump host included.
+    set -l hosts "Standard_B2ats_v2 1 jump host"
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        test $f[1] = azure; and set -a hosts "$f[2] "(cloud_instances $f[4])" runners"
+    end
+    set -l usage (az vm list-usage --location $region --output json 2>&1)
+    or die "cannot read the vCPU quotas of $region (az vm list-usage): $usage"
+    set usage (string join \n -- $usage | jq -c .)
+    set -l families
+    set -l family_needs
+    set -l total 0
+    for host in $hosts
+        set -l f (string split -m 2 ' ' -- $host)
+        set -l skus (az vm list-skus --location $region --size $f[1] --resource-type virtualMachines --all --output json 2>&1)
+        or die "cannot read the size $f[1] in $region (az vm list-skus): $skus"
+        set -l sku (string join \n -- $skus | jq -c --arg size $f[1] '[.[]? | select(.name == $size)][0] // empty')
+        test -n "$sku"
+        or die "$f[1] is not offered in $region: pick another region (--azure-region) or size (az vm list-skus --location $region --resource-type virtualMachines)"
+        set -l restriction (echo $sku | jq -r '[.restrictions[]? | select(.type == "Location") | .reasonCode][0] // empty')
+        test -z "$restriction"
+        or die "$f[1] is restricted for this subscription in $region ($restriction): request access to it (Azure support, \"quota\" request for region or size access), or pick another region (--azure-region) or size"
+        set -l family (echo $sku | jq -r '.family // empty')
+        set -l vcpus (echo $sku | jq -r '[.capabilities[]? | select(.name == "vCPUs") | .value][0] // empty')
+        string match -qr '^[0-9]+$' -- "$vcpus"; or continue
+        set -l need (math $f[2] \* $vcpus)
+        set total (math $total + $need)
+        if set -l at (contains -i -- $family $families)
+            set family_needs[$at] (math $family_needs[$at] + $need)
+        else
+            set -a families $family
+            set -a family_needs $need
+        end
+    end
+    # Each family, then the region's total (0).
+    for i in (seq (count $families)) 0
+        set -l name cores
+        set -l need $total
+        if test $i != 0
+            set name $families[$i]
+            set need $family_needs[$i]
+        end
+        set -l entry (echo $usage | jq -r --arg n $name '[.[]? | select((.name.value | ascii_downcase) == ($n | ascii_downcase))][0] // empty | "\(.limit) \(.currentValue)"')
+        if test -z "$entry"
+            log "no vCPU quota of $name in $region in az vm list-usage: not checked"
+            continue
+        end
+        set -l q (string split ' ' -- $entry)
+        set -l free (math $q[1] - $q[2])
+        set -l what "the $name family"
+        test $name = cores; and set what "the region (Total Regional vCPUs)"
+        test $need -le $free
+        or die "this run needs $need vCPUs of $what in $region, and only $free of $q[1] are free ($q[2] in use): request an increase (Azure portal, Quotas, or az quota update), or run fewer or smaller sizes"
+    end
+
+    # The role assignment each runner VM gets (Virtual Machine Contributor on itself).
+    set -l subscription $cloud_azure_subscription_id
+    set -l permissions (az rest --method get --url "https://management.azure.com/subscriptions/$subscription/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" --output json 2>&1)
+    set -l may_assign unknown
+    if test $status = 0
+        set may_assign no
+        set -l action Microsoft.Authorization/roleAssignments/write
+        for grant in (string join \n -- $permissions | jq -c '.value[]?')
+            set -l actions (echo $grant | jq -r '.actions[]?')
+            set -l denied (echo $grant | jq -r '.notActions[]?')
+            set -l granted 0
+            for pattern in $actions
+                string match -qi -- $pattern $action; and set granted 1
+            end
+            for pattern in $denied
+                string match -qi -- $pattern $action; and set granted 0
+            end
+            test $granted = 1; and set may_assign yes
+        end
+    end
+    set -l cost "a finished runner VM then stays allocated, and billed for its size, until fish/nuke.fish destroys the run"
+    if set -q _flag_no_self_deallocate
+        log "--no-self-deallocate: Azure runner VMs cannot deallocate themselves; $cost"
+    else if test $may_assign = no
+        die "this account may not create role assignments (Microsoft.Authorization/roleAssignments/write) in subscription $subscription, which lets each Azure runner VM deallocate itself when its tasks are done: get Owner or User Access Administrator, or pass --no-self-deallocate ($cost)"
+    else if test $may_assign = unknown
+        log "could not read this account's permissions (az rest .../Microsoft.Authorization/permissions): if terraform/azure fails on its role assignments, run again with --no-self-deallocate"
     end
 end
 

@@ -773,6 +773,115 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
     assert!(!recorders.state_root().exists());
 }
 
+#[tokio::test]
+async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://127.0.0.1:9", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 3, "aws": ["c7i.large"], "azure": ["Standard_D2als_v6"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let refusal = |world: Value, extra: &'static [&'static str]| {
+        let recorders = &recorders;
+        let args = cloud_args(&config, &results);
+        async move {
+            recorders.set_world(world);
+            let mut args = args;
+            args.extend(extra);
+            let output = recorders.run("master.fish", &args, &[]).await;
+            let stderr = stderr_of(&output);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            assert!(
+                !recorders.calls().iter().any(|c| c.tool == "terraform"),
+                "nothing applied: {stderr}"
+            );
+            stderr
+        }
+    };
+
+    // AWS: c7i.large needs 2 instances × 2 vCPUs, the orchestrator and bastion 4 each (as
+    // the recorder describes t3 sizes): 12 against a quota of 8.
+    let stderr = refusal(
+        json!({ "service-quotas get-service-quota": { "Quota": { "Value": 8.0 } } }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains(
+            "this run needs 12 on-demand Standard (A, C, D, H, I, M, R, T, Z) vCPUs in eu-west-1"
+        ) && stderr.contains("quota (L-1216C47A) is 8")
+            && stderr.contains("request-service-quota-increase"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "ec2 describe-instance-type-offerings": { "InstanceTypeOfferings": [
+            { "InstanceType": "t3.small" }, { "InstanceType": "t3.micro" }] } }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("c7i.large is not offered in any zone of eu-west-1"),
+        "{stderr}"
+    );
+
+    // Azure: a size restricted for the subscription, a family quota, the regional quota.
+    let stderr = refusal(
+        json!({ "az vm list-skus Standard_D2als_v6": [{ "name": "Standard_D2als_v6", "family": "standardDalsv6Family",
+            "capabilities": [{ "name": "vCPUs", "value": "2" }],
+            "restrictions": [{ "type": "Location", "reasonCode": "NotAvailableForSubscription" }] }] }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("Standard_D2als_v6 is restricted for this subscription in eastus2 (NotAvailableForSubscription)"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "az vm list-usage": [
+            { "name": { "value": "cores" }, "currentValue": 0, "limit": 100 },
+            { "name": { "value": "standardDFamily" }, "currentValue": 2, "limit": 5 }] }),
+        &[],
+    )
+    .await;
+    // Standard_D2als_v6: 2 VMs × 2 vCPUs.
+    assert!(
+        stderr.contains("this run needs 4 vCPUs of the standardDFamily family in eastus2, and only 3 of 5 are free (2 in use)"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "az vm list-usage": [{ "name": { "value": "cores" }, "currentValue": 4, "limit": 6 }] }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("this run needs 6 vCPUs of the region (Total Regional vCPUs) in eastus2, and only 2 of 6 are free"),
+        "{stderr}"
+    );
+
+    // No right to create the role assignment: refused, with the flag that does without.
+    let no_rights = json!({ "az rest": { "value": [{ "actions": ["Microsoft.Compute/*", "Microsoft.Network/*"], "notActions": [] }] } });
+    let stderr = refusal(no_rights.clone(), &[]).await;
+    assert!(
+        stderr.contains(
+            "may not create role assignments (Microsoft.Authorization/roleAssignments/write)"
+        ) && stderr.contains("--no-self-deallocate"),
+        "{stderr}"
+    );
+    // With the flag: a warning of what it costs, and on to the confirmation.
+    let stderr = refusal(no_rights, &["--no-self-deallocate"]).await;
+    assert!(
+        stderr.contains("--no-self-deallocate: Azure runner VMs cannot deallocate themselves")
+            && stderr.contains("stays allocated, and billed")
+            && stderr.contains("confirm on a terminal, or pass --yes"),
+        "{stderr}"
+    );
+    assert!(!recorders.state_root().exists());
+}
+
 /// State of a finished run as the master script leaves it: meta, aws and azure.
 fn write_run_state(recorders: &Recorders, run_id: &str) {
     let dir = recorders.state_root().join(run_id);

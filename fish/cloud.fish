@@ -806,6 +806,66 @@ function cloud_resume
     log "resuming cloud run $run_id (state in $cloud_state_dir)"
 end
 
+# The runner hosts of the run's failed tasks, from the results in DIR (each task's
+# meta.json names its runner, a host name plus "-<slot>"). Prints "?" for a failed task
+# that names none.
+function cloud_failed_hosts --argument-names dir
+    for task in $dir/*/
+        test -f $task/error.json; or continue
+        set -l runner (jq -r '.runner_id // empty' $task/meta.json 2>/dev/null)
+        if test -z "$runner"
+            echo "?"
+        else
+            string replace -r -- '-[0-9]+$' '' $runner
+        end
+    end | sort -u
+end
+
+# Debug mode after the results are in: only the hosts of failed tasks stay up (with what
+# reaching them over SSH needs); the orchestrator host and every other runner are
+# destroyed. Returns 1 when the whole run should go instead (no task failed, or a
+# targeted destroy failed).
+function cloud_debug_down
+    set -l keep (cloud_failed_hosts $results_dir/$run_id)
+    if test (count $keep) = 0
+        log "debug mode: no task failed, nothing to inspect"
+        return 1
+    end
+    if contains -- "?" $keep
+        log "debug mode: a failed task names no runner: every runner host stays up"
+    end
+    set -l destroyed
+    for stack in aws azure meta
+        set -l state $cloud_state_dir/$stack.tfstate
+        test -s $state; or continue
+        # The runner hosts not to keep, as resource addresses; for meta the orchestrator.
+        set -l targets
+        if test $stack = meta
+            set targets (jq -r '.resources[]? | select(.mode == "managed" and .type == "aws_instance" and .name == "orchestrator") | "aws_instance.orchestrator"' $state | sort -u)
+        else if not contains -- "?" $keep
+            set targets (jq -r --args '.resources[]? | select(.mode == "managed" and .name == "runner" and (.type | IN("aws_instance", "azurerm_linux_virtual_machine")))
+                | .type as $type | .instances[]? | select((.attributes.tags.Name // .attributes.name) as $name | $ARGS.positional | index($name) | not)
+                | "\($type).runner[\(.index_key | tojson)]"' $keep <$state)
+        end
+        test (count $targets) -gt 0; or continue
+        set -l stack_log $cloud_log_dir/debug-$stack.log
+        log "debug mode: destroying "(string join ', ' -- $targets)" (log: $stack_log)"
+        begin
+            cloud_tf $stack init -input=false -no-color
+            and cloud_tf $stack destroy -input=false -auto-approve -no-color -state=$state \
+                -var-file=$cloud_state_dir/$stack.tfvars.json -target=$targets
+        end >>$stack_log 2>&1
+        or begin
+            log "a targeted destroy of terraform/$stack failed (log: $stack_log): destroying the whole run"
+            return 1
+        end
+        set -a destroyed $targets
+    end
+    log "debug mode: kept up for inspection: "(string join ', ' -- $keep)"; when done: fish/nuke.fish --run-id $run_id"
+    log "SSH: ssh -i "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "<key>"')" -J ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "<bastion>"')" ubuntu@<runner address> (AWS; Azure through its jump host), terraform output of terraform/aws or terraform/azure has the addresses"
+    return 0
+end
+
 # After the results are in: destroy the run (unless --keep or debug mode). Returns 1 when
 # something remains.
 function cloud_down
@@ -815,8 +875,8 @@ function cloud_down
         return 0
     end
     if echo $config | jq -e '.debug_mode == true' >/dev/null
-        log "debug mode: failed runners stay up for inspection; $teardown_hint"
-        return 0
+        cloud_debug_down
+        and return 0
     end
     log "destroying the infrastructure of run $run_id"
     fish $project_root/fish/nuke.fish --run-id $run_id --yes

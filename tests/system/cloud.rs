@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, Provider, layout};
+use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, Provider, layout};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -880,6 +880,176 @@ async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
         "{stderr}"
     );
     assert!(!recorders.state_root().exists());
+}
+
+/// Claims a task as the runner `runner_id` (a host name plus "-<slot>") and fails it with an
+/// error archive whose meta.json names that runner.
+async fn fail_one(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    instance_type: &str,
+    runner_id: &str,
+) {
+    let claim = ClaimRequest {
+        provider: Provider::Aws,
+        instance_type: instance_type.to_owned(),
+        runner_id: runner_id.to_owned(),
+    };
+    let response = client
+        .post(format!("{url}/tasks/claim"))
+        .bearer_auth(key)
+        .json(&claim)
+        .send()
+        .await
+        .unwrap();
+    let (task, urls) = match response.json::<ClaimResponse>().await.unwrap() {
+        ClaimResponse::Assigned {
+            task,
+            presigned_urls,
+        } => (task, presigned_urls),
+        other => panic!("expected a task of {instance_type}, got {other:?}"),
+    };
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, body) in [
+        (
+            layout::ERROR_JSON,
+            json!({ "error_type": "ruby_bench_failed", "error_message": "no report" }),
+        ),
+        (layout::META_JSON, json!({ "runner_id": runner_id })),
+    ] {
+        let bytes = body.to_string().into_bytes();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let upload = client.put(&urls.error).body(archive).send().await.unwrap();
+    assert!(upload.status().is_success(), "upload: {}", upload.status());
+    let fail = FailRequest {
+        runner_id: runner_id.to_owned(),
+        error_type: "ruby_bench_failed".to_owned(),
+        error_message: "no report".to_owned(),
+        s3_error_key: Some(layout::task_error_key(task.run_id, task.id)),
+        debug_mode: Some(true),
+    };
+    let response = client
+        .post(format!("{url}/tasks/{}/fail", task.id))
+        .bearer_auth(key)
+        .json(&fail)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "fail: {}",
+        response.status()
+    );
+}
+
+#[tokio::test]
+async fn debug_mode_keeps_only_the_hosts_of_failed_tasks() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    // What the applies leave: two runner hosts, and the orchestrator host.
+    let runner = |key: &str| json!({ "index_key": key, "attributes": { "tags": { "Name": format!("rcb-@RUN_ID@-{key}") } } });
+    let aws_state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "runner",
+        "instances": [runner("c7i.large-0"), runner("c7i.large-1")] }] });
+    std::fs::write(recorders.path("aws-state.json"), aws_state.to_string()).unwrap();
+    let meta_state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "orchestrator",
+        "instances": [{ "index_key": 0, "attributes": {} }] }] });
+    std::fs::write(recorders.path("meta-state.json"), meta_state.to_string()).unwrap();
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 2, "aws": ["c7i.large"], "debug_mode": true }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.push("--yes");
+
+    let master = recorders.run("master.fish", &args, &[]);
+    let runners = async {
+        let client = reqwest::Client::new();
+        let run_id = loop {
+            let response = client
+                .get(format!("{}/run", stack.orchestrator_url))
+                .bearer_auth(&stack.api_key)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 200 {
+                break response.json::<Value>().await.unwrap()["run_id"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        complete_one(
+            &client,
+            &stack.orchestrator_url,
+            &stack.api_key,
+            Provider::Aws,
+            "c7i.large",
+        )
+        .await;
+        let failed_runner = format!("rcb-{run_id}-c7i.large-1-0");
+        fail_one(
+            &client,
+            &stack.orchestrator_url,
+            &stack.api_key,
+            "c7i.large",
+            &failed_runner,
+        )
+        .await;
+        run_id
+    };
+    let (output, run_id) = tokio::join!(master, runners);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "a task failed: {stderr}");
+    let calls = recorders.calls();
+    let destroys: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.tool == "terraform" && c.event == "end" && c.subcommand() == "destroy")
+        .collect();
+    assert_eq!(destroys.len(), 2, "{destroys:#?}");
+    let aws = destroys
+        .iter()
+        .find(|c| c.stack() == "aws")
+        .expect("the other runner goes");
+    assert!(
+        aws.argv
+            .contains(r#"-target=aws_instance.runner["c7i.large-0"]"#)
+            && !aws.argv.contains("c7i.large-1"),
+        "{aws:#?}"
+    );
+    let meta = destroys
+        .iter()
+        .find(|c| c.stack() == "meta")
+        .expect("the orchestrator goes");
+    assert!(
+        meta.argv.ends_with("-target=aws_instance.orchestrator"),
+        "{meta:#?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "debug mode: kept up for inspection: rcb-{run_id}-c7i.large-1;"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        recorders
+            .state_root()
+            .join(run_id.to_string())
+            .join("aws.tfstate")
+            .exists(),
+        "the run stays known to nuke"
+    );
 }
 
 /// State of a finished run as the master script leaves it: meta, aws and azure.

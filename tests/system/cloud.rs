@@ -119,6 +119,27 @@ impl Recorders {
 
     /// A Fish script of the project with the recorders first on PATH and no terminal.
     async fn run(&self, script: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        self.command(script, args, extra_env)
+            .output()
+            .await
+            .expect("fish runs; install it with apt-get install -y fish")
+    }
+
+    /// [`Recorders::run`], started: the test may signal it.
+    fn spawn(&self, script: &str, args: &[&str]) -> tokio::process::Child {
+        self.command(script, args, &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("fish runs; install it with apt-get install -y fish")
+    }
+
+    fn command(
+        &self,
+        script: &str,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> tokio::process::Command {
         let recorders = project_root().join("tests/system/recorders");
         let path = format!(
             "{}:{}",
@@ -147,9 +168,6 @@ impl Recorders {
             command.env(name, value);
         }
         command
-            .output()
-            .await
-            .expect("fish runs; install it with apt-get install -y fish")
     }
 
     fn calls(&self) -> Vec<Call> {
@@ -559,10 +577,19 @@ async fn at_its_deadline_a_cloud_run_is_ended_early_collected_and_destroyed() {
         "0.002",
         "--domain",
         "orchestrator.example.test",
+        "--bench-image-repo",
+        "public.ecr.aws/docker/library/ruby",
     ]);
     let output = recorders.run("master.fish", &args, &[]).await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let aws_vars: Value =
+        serde_json::from_slice(&std::fs::read(recorders.path("applied/aws.tfvars.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        aws_vars["bench_image_repo"], "public.ecr.aws/docker/library/ruby",
+        "the mirror reaches the runners"
+    );
     let record = stderr
         .find("create this DNS record now: orchestrator.example.test A 127.0.0.1")
         .expect(&stderr);
@@ -636,6 +663,66 @@ async fn a_domain_that_never_leads_to_the_orchestrator_creates_no_runner_and_is_
             .iter()
             .any(|c| c.is("terraform", "end", "destroy", "meta")),
         "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_dns_wait_destroys_the_run() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://orchestrator.example.invalid", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.extend(["--yes", "--domain", "orchestrator.example.invalid"]);
+    let master = recorders.spawn("master.fish", &args);
+    // Once meta is applied twice the wait has begun: Ctrl-C a moment later.
+    for _ in 0..200 {
+        let applied = recorders
+            .calls()
+            .iter()
+            .filter(|c| c.is("terraform", "end", "apply", "meta"))
+            .count();
+        if applied == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = master.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::time::timeout(Duration::from_secs(60), master.wait_with_output())
+        .await
+        .expect("the master script ends on Ctrl-C")
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("does not resolve yet") && stderr.contains("interrupted before run "),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "meta")),
+        "{calls:#?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "start", "apply", "aws"))
     );
 }
 

@@ -128,6 +128,17 @@ for run in $runs
     test -n "$key"; and set -a ssh_keys "$run $key"
 end
 
+# The runs' Route 53 records (meta's, with route53_zone_id): "ZONE:NAME:ADDRESS", read before
+# the destroy empties the state; the sweep removes a record left behind that still points
+# at the run's address.
+set -g dns_records
+for run in $runs
+    set -l zone (jq -r '.route53_zone_id // empty' $state_root/$run/meta.tfvars.json 2>/dev/null)
+    set -l domain (jq -r '.domain // empty' $state_root/$run/meta.tfvars.json 2>/dev/null)
+    set -l address (jq -r '.outputs.orchestrator_public_ip.value // empty' $state_root/$run/meta.tfstate 2>/dev/null)
+    test -n "$zone" -a -n "$domain" -a -n "$address"; and set -a dns_records "$zone:$domain:$address"
+end
+
 set -g tf_available 1
 command -q terraform; or set tf_available 0
 for run in $runs
@@ -304,6 +315,16 @@ function list_kind --argument-names region kind
                 set -l tags (tags_of role $name iam list-role-tags --role-name $name); or continue
                 string join \n -- $tags | jq_ours 'select(ours) | $n' --arg n $name
             end
+        case dns-record
+            # "ZONE:NAME" for each of the runs' A records that still points at its address.
+            for record in $dns_records
+                set -l f (string split : -- $record)
+                set json (aws_json "" route53 list-resource-record-sets --hosted-zone-id $f[1] --start-record-name $f[2] --start-record-type A --max-items 1)
+                or return 1
+                string join \n -- $json | jq -r --arg zone $f[1] --arg name $f[2] --arg address $f[3] \
+                    '.ResourceRecordSets[]? | select((.Name | ascii_downcase | rtrimstr(".")) == ($name | ascii_downcase | rtrimstr(".")) and .Type == "A")
+                     | select(any(.ResourceRecords[]?; .Value == $address)) | "\($zone):\($name)"'
+            end
         case resource-group
             set json (command az group list --tag Project=$project_tag --output json 2>>$sweep_log)
             or return 1
@@ -377,6 +398,12 @@ function delete_kind --argument-names region kind id
                 aws_json "" iam detach-role-policy --role-name $id --policy-arn $arn >/dev/null
             end
             aws_json "" iam delete-role --role-name $id >/dev/null
+        case dns-record
+            set -l f (string split : -- $id)
+            set -l record (aws_json "" route53 list-resource-record-sets --hosted-zone-id $f[1] --start-record-name $f[2] --start-record-type A --max-items 1 | jq -c '.ResourceRecordSets[0] // empty')
+            test -n "$record"; or return 0
+            aws_json "" route53 change-resource-record-sets --hosted-zone-id $f[1] \
+                --change-batch (jq -n -c --argjson record $record '{Changes: [{Action: "DELETE", ResourceRecordSet: $record}]}') >/dev/null
         case resource-group
             command az group delete --name $id --yes 2>>$sweep_log >/dev/null
         case container
@@ -415,6 +442,7 @@ if command -q aws
         end
     end
     set -a targets "- bucket" "- instance-profile" "- role"
+    test (count $dns_records) -gt 0; and set -a targets "- dns-record"
 else
     problem "the aws CLI is missing: AWS was not swept (install it, see README.md)"
 end

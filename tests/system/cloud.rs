@@ -1157,7 +1157,11 @@ fn write_run_state(recorders: &Recorders, run_id: &str) {
                 { "mode": "data", "type": "aws_ami", "name": "ubuntu", "instances": [{}] },
                 { "mode": "managed", "type": format!("{stack}_host"), "name": "runner", "instances": [{}, {}] },
             ],
-            "outputs": if stack == "meta" { json!({ "ssh_private_key_path": { "value": key } }) } else { json!({}) },
+            "outputs": if stack == "meta" {
+                json!({ "ssh_private_key_path": { "value": key }, "orchestrator_public_ip": { "value": "203.0.113.8" } })
+            } else {
+                json!({})
+            },
         });
         std::fs::write(dir.join(format!("{stack}.tfstate")), state.to_string()).unwrap();
         std::fs::write(
@@ -1167,7 +1171,7 @@ fn write_run_state(recorders: &Recorders, run_id: &str) {
         .unwrap();
         std::fs::write(
             dir.join(format!("{stack}.tfvars.json")),
-            json!({ "run_id": run_id, "region": region }).to_string(),
+            json!({ "run_id": run_id, "region": region, "route53_zone_id": "Z0RCB", "domain": "bench.example.com" }).to_string(),
         )
         .unwrap();
     }
@@ -1209,6 +1213,8 @@ fn leftovers() -> Value {
         "iam list-role-tags rcb-7-orchestrator": { "Tags": tags("7") },
         "iam list-instance-profiles": { "InstanceProfiles": [{ "InstanceProfileName": "rcb-7-orchestrator-profile" }] },
         "iam list-instance-profile-tags rcb-7-orchestrator-profile": { "Tags": tags("7") },
+        "route53 list-resource-record-sets": { "ResourceRecordSets": [
+            { "Name": "bench.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{ "Value": "203.0.113.8" }] }] },
         "az group list": [
             { "name": "rcb-7", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "7" } },
             { "name": "rcb-8", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "8" } },
@@ -1349,6 +1355,14 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
             .starts_with("ec2 delete-route-table --route-table-id rtb-run7")
     });
     assert!(disassociated < route_table_deleted, "{calls:#?}");
+    // The run's DNS record, left behind, went too.
+    assert!(
+        calls.iter().any(|c| c
+            .argv
+            .starts_with("route53 change-resource-record-sets --hosted-zone-id Z0RCB")),
+        "{calls:#?}"
+    );
+    assert!(!recorders.world().to_string().contains("bench.example.com"));
     // Fully destroyed: the run's state, variables, backups and SSH key are gone.
     assert!(!recorders.state_root().join("7").exists());
     assert!(!recorders.path("rcb-7-key").exists());

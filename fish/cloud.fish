@@ -802,7 +802,8 @@ function cloud_resume
     set -g orchestrator_url (echo $cloud_outputs | jq -r '.orchestrator_url // empty')
     set -g api_key (echo $cloud_outputs | jq -r '.api_key // empty')
     set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
-    set -g cloud_armed 1
+    # master.fish arms the teardown once the orchestrator confirms the run: an orchestrator
+    # that does not answer yet must not get a live run destroyed.
     log "resuming cloud run $run_id (state in $cloud_state_dir)"
 end
 

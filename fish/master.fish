@@ -37,7 +37,6 @@ function die
     # A command cut short by Ctrl-C fails too: say what Ctrl-C means instead.
     stop_if_interrupted
     echo "$script_name: $argv" >&2
-    set -q die_hint; and echo "$script_name: $die_hint" >&2
     # A cloud run that failed is destroyed (fish/cloud.fish), unless --keep.
     cloud_teardown_after_failure
     exit 1
@@ -56,8 +55,8 @@ end
 function stop_if_interrupted
     set -q interrupted; or return 0
     echo >&2
-    # Before its run exists, a cloud run's infrastructure has nothing to do: it goes.
-    if test $cloud = 1; and not set -q run_started_at
+    # Before its run exists, a new cloud run's infrastructure has nothing to do: it goes.
+    if test $cloud = 1; and not set -q run_started_at; and not set -q _flag_resume
         log "interrupted before run $run_id started"
         cloud_teardown_after_failure
         exit 130
@@ -190,6 +189,8 @@ if set -q _flag_resume
     test $cloud = 0 -o "$current" = "$run_id"
     or die "the orchestrator of run $run_id is on run $current"
     set run_id $current
+    # A resumed cloud run is torn down like a fresh one, once it is known to be there.
+    test $cloud = 1; and set -g cloud_armed 1
     # The deadline counts from the run's creation, not from this script's start.
     set -g run_started_at (echo $http_body | jq -r '.created_at | sub("\\.[0-9]+"; "") | sub("\\+00:00$"; "Z") | fromdateiso8601' 2>/dev/null)
     string match -qr '^[0-9]+$' -- "$run_started_at"; or set run_started_at (date +%s)

@@ -4,7 +4,8 @@
 # architectures, cost estimate and confirmation) → terraform/meta (first apply: bucket,
 # network, bastion, key, secrets) → its outputs, read once → image tarballs into the bucket,
 # presigned → terraform/meta again (the orchestrator host) → terraform/aws and
-# terraform/azure in parallel. State and variable files of a run live in
+# terraform/azure in parallel, while the run is started (runners wait for it; the seed's
+# 10 minutes are for an orchestrator that does not answer). State and variable files of a run live in
 # $RCB_STATE_ROOT/<run-id>/ (default terraform/state/<run-id>/, never committed), logs in
 # $RCB_LOGS_ROOT/<run-id>/ (default logs/<run-id>/). fish/nuke.fish reads the same files.
 
@@ -17,6 +18,12 @@ set -g cloud_project_tag ruby-cross-cloud-bench
 # the apply that passed the URLs.
 set -g cloud_image_url_secs 21600
 
+# 1 once the run's infrastructure may exist: a failure then destroys it.
+set -g cloud_armed 0
+set -g cloud_stacks
+# Provider stacks whose failure was reported.
+set -g cloud_reported_stacks
+
 function cloud_usage
     echo "
 cloud runs (aws and/or azure instance types, no --orchestrator-url):
@@ -27,7 +34,10 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
                              (required; your address: curl -s https://checkip.amazonaws.com)
   --domain NAME              HTTPS for the orchestrator (Caddy + Let's Encrypt); the name
                              must point at the orchestrator's address (or give --route53-zone-id)
-  --route53-zone-id ID       create the domain's A record in this hosted zone
+  --route53-zone-id ID       create the domain's A record in this hosted zone (an old
+                             record of that name is overwritten; nuke removes it)
+  --dns-wait-mins M          with --domain: how long to wait for the name to point at the
+                             orchestrator and HTTPS to answer before giving up (default 30)
   --allow-plain-http         no domain: the API key crosses the internet in clear text
   --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the
                              current HEAD of ruby-bench, read with git ls-remote)
@@ -35,8 +45,17 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
                              the architecture this machine's image is not (repeatable)
   --prices FILE              CSV provider,instance_type,region,usd_per_hour: cost estimate
   --max-hours H              (above) the estimate assumes every instance lives that long
+  --bench-image-repo REPO    where runners pull the benchmark image REPO:<ruby_version> from
+                             (default: ruby, Docker Hub's; e.g. public.ecr.aws/docker/library/ruby
+                             when Docker Hub rate-limits the runners' shared NAT address)
+  --no-self-deallocate       Azure: no role assignment letting each VM deallocate itself (for
+                             accounts that may not create one); a finished VM then stays
+                             allocated, and billed, until the run is destroyed
   --yes                      do not ask before creating resources (needed without a terminal)
-  --keep                     leave the infrastructure up after the results are downloaded"
+  --keep                     leave the infrastructure up: after the results are downloaded,
+                             and after a failure (by default a failed run is destroyed)
+  --resume                   (above) with a cloud config and no --orchestrator-url: follows the
+                             newest run under terraform/state/ and tears it down at its end"
 end
 
 # terraform in one stack: cloud_tf STACK ARGS...
@@ -54,12 +73,32 @@ function cloud_apply --argument-names stack log
     end >>$log 2>&1
 end
 
-# Reports a failed step with its log, and how to clean up; exits 1.
+# Reports a failed step with its log; the run is torn down (unless --keep); exits 1.
 function cloud_fail --argument-names what log
     log "$what failed; its log is $log; last lines:"
     tail -n 15 $log | sed 's/^/    /' >&2
-    log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+    cloud_teardown_after_failure
     exit 1
+end
+
+# After a failure, once infrastructure may exist: destroys the run (fish/nuke.fish, which
+# lists what it destroys), or with --keep says how to. Does nothing before anything was
+# created, and only once.
+function cloud_teardown_after_failure
+    test "$cloud_armed" = 1; or return 0
+    set -g cloud_armed 0
+    # Provider stacks still applying finish first: their state must be complete.
+    cloud_wait_applies
+    if set -q _flag_keep
+        log "--keep: nothing was destroyed; run fish/nuke.fish --run-id $run_id"
+        return 0
+    end
+    log "run $run_id failed: destroying what it created (--keep keeps it)"
+    if fish $project_root/fish/nuke.fish --run-id $run_id --yes
+        return 0
+    end
+    log "some resources of run $run_id remain (see above): run fish/nuke.fish --run-id $run_id again"
+    return 1
 end
 
 # Writes a JSON variable file readable only by its owner (it holds secrets).
@@ -105,6 +144,13 @@ function cloud_settings
         die "a cloud run needs --domain NAME (HTTPS), or --allow-plain-http for a throwaway run whose API key crosses the internet in clear text"
     end
 
+    set -g cloud_dns_wait_secs 1800
+    if set -q _flag_dns_wait_mins
+        string match -qr '^[0-9]+(\.[0-9]+)?$' -- $_flag_dns_wait_mins
+        or die "--dns-wait-mins must be a number of minutes, e.g. 30"
+        set cloud_dns_wait_secs (math --scale 0 "ceil($_flag_dns_wait_mins * 60)")
+    end
+
     # master.fish has checked --max-hours (default 12, the runners' TTL backstop).
     set -g cloud_max_hours $max_hours
     set -g cloud_ttl_minutes (math --scale 0 "max(10, ceil($cloud_max_hours * 60))")
@@ -118,6 +164,17 @@ function cloud_settings
         set -a cloud_tarballs $parts[1] (path resolve $parts[2])
     end
 
+    set -g cloud_bench_repo ruby
+    set -q _flag_bench_image_repo; and set cloud_bench_repo $_flag_bench_image_repo
+    # A repository, not an image: the runners add :<ruby_version> (a registry may have a port).
+    string match -qr '^[A-Za-z0-9][A-Za-z0-9._/:-]*$' -- $cloud_bench_repo; and not string match -qr ':[^/]*$' -- $cloud_bench_repo
+    or die "--bench-image-repo must be an image repository without a tag, e.g. public.ecr.aws/docker/library/ruby"
+
+    cloud_paths
+end
+
+# Where the run's state and logs live; the stacks of the config.
+function cloud_paths
     set -g cloud_state_root $project_root/terraform/state
     set -q RCB_STATE_ROOT; and test -n "$RCB_STATE_ROOT"; and set cloud_state_root (path resolve $RCB_STATE_ROOT)
     set -g cloud_logs_root $project_root/logs
@@ -125,8 +182,8 @@ function cloud_settings
     set -g cloud_state_dir $cloud_state_root/$run_id
     set -g cloud_log_dir $cloud_logs_root/$run_id
     set -g cloud_stacks
-    test (count $cloud_aws_types) -gt 0; and set -a cloud_stacks aws
-    test (count $cloud_azure_types) -gt 0; and set -a cloud_stacks azure
+    echo $config | jq -e '(.aws // []) | length > 0' >/dev/null; and set -a cloud_stacks aws
+    echo $config | jq -e '(.azure // []) | length > 0' >/dev/null; and set -a cloud_stacks azure
 end
 
 # The tarball given for ARCH with --runner-tarball, if any.
@@ -152,8 +209,9 @@ function cloud_preflight
     aws sts get-caller-identity --output json >/dev/null 2>&1
     or die "the aws CLI has no working credentials (aws sts get-caller-identity failed): run aws configure or aws sso login"
     if contains azure $cloud_stacks
-        az account show --output json >/dev/null 2>&1
+        set -l account (az account show --output json 2>/dev/null)
         or die "the az CLI is not logged in (az account show failed): run az login"
+        cloud_azure_subscription "$account"
     end
 
     # The architecture of the images this machine built.
@@ -192,6 +250,9 @@ function cloud_preflight
         set -a cloud_types "azure $type $arch $parts[2]"
     end
 
+    cloud_preflight_aws_capacity
+    contains azure $cloud_stacks; and cloud_preflight_azure_capacity
+
     # Runner tarballs: this machine's image serves its own architecture; another needs a
     # tarball built elsewhere.
     set -g cloud_arches
@@ -218,6 +279,215 @@ function cloud_preflight
         or die "cannot read ruby-bench's HEAD (git ls-remote failed); pass --ruby-bench-commit SHA"
         log "ruby-bench commit $cloud_commit (its HEAD now); pin another with --ruby-bench-commit"
     end
+end
+
+# The hosts every run has on AWS, with the stacks' default sizes: "type count role".
+function cloud_aws_hosts
+    if test "$cloud_local_arch" = arm64
+        echo "t4g.small 1 orchestrator"
+    else
+        echo "t3.small 1 orchestrator"
+    end
+    echo "t3.micro 1 bastion"
+end
+
+# The Service Quotas code of the on-demand vCPU limit of an EC2 instance type's family.
+function cloud_aws_quota_code --argument-names type
+    set -l family (string match -r '^[a-z]+' -- $type)
+    switch $family
+        case a c d h i m r t z
+            echo L-1216C47A "Standard (A, C, D, H, I, M, R, T, Z)"
+        case f
+            echo L-74FC7D96 F
+        case g vt
+            echo L-DB2E81BA "G and VT"
+        case inf
+            echo L-1945791B Inf
+        case p
+            echo L-417A185B P
+        case x
+            echo L-7295265B X
+        case dl
+            echo L-6E869C2A DL
+        case trn
+            echo L-2C3B7624 Trn
+        case hpc
+            echo L-F7808C92 HPC
+        case '*'
+            return 1
+    end
+end
+
+# AWS, before anything is created: every type (runners, orchestrator, bastion) offered in a
+# zone of the region, and the account's on-demand vCPU quotas against what the run needs.
+function cloud_preflight_aws_capacity
+    set -l region $cloud_aws_region
+    set -l hosts (cloud_aws_hosts)
+    set -l host_types (string split -f 1 ' ' -- $hosts)
+    set -l all_types (printf '%s\n' $cloud_aws_types $host_types | sort -u)
+
+    set -l offered (aws ec2 describe-instance-type-offerings --region $region --location-type availability-zone \
+        --filters Name=instance-type,Values=(string join , -- $all_types) --output json 2>&1)
+    or die "cannot list the instance types offered in $region (aws ec2 describe-instance-type-offerings): $offered"
+    set -l offered_types (string join \n -- $offered | jq -r '.InstanceTypeOfferings[]?.InstanceType' | sort -u)
+    for type in $all_types
+        contains -- $type $offered_types
+        or die "$type is not offered in any zone of $region: pick another region (--aws-region) or another type (aws ec2 describe-instance-type-offerings --location-type availability-zone --region $region lists them)"
+    end
+
+    # vCPUs each type needs, summed per quota: "code vcpus what".
+    set -l host_vcpus (aws ec2 describe-instance-types --region $region --instance-types $host_types --output json 2>/dev/null \
+        | jq -r '.InstanceTypes[]? | "\(.InstanceType) \(.VCpuInfo.DefaultVCpus)"')
+    set -l needs
+    for host in $hosts
+        set -l f (string split ' ' -- $host)
+        set -l vcpus (string match -r -- "^$f[1] ([0-9]+)\$" $host_vcpus)[2]
+        test -n "$vcpus"; or set vcpus 2
+        set -a needs "$f[1] "(math $f[2] \* $vcpus)" $f[3]"
+    end
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        test $f[1] = aws; or continue
+        set -l instances (cloud_instances $f[4])
+        set -a needs "$f[2] "(math $instances \* $f[4])" $instances × $f[2]"
+    end
+
+    set -l codes
+    for need in $needs
+        set -l f (string split ' ' -- $need)
+        set -l quota (cloud_aws_quota_code $f[1])
+        or begin
+            log "no known vCPU quota for $f[1]'s family: not checked (Service Quotas in the console)"
+            continue
+        end
+        set -l q (string split -m 1 ' ' -- $quota)
+        contains -- $q[1] $codes; or set -a codes $q[1]
+    end
+    for code in $codes
+        set -l total 0
+        set -l parts
+        set -l name
+        for need in $needs
+            set -l f (string split -m 2 ' ' -- $need)
+            set -l q (string split -m 1 ' ' -- (cloud_aws_quota_code $f[1]))
+            test "$q[1]" = $code; or continue
+            set name $q[2]
+            set total (math $total + $f[2])
+            set -a parts "$f[3] $f[2]"
+        end
+        set -l answer (aws service-quotas get-service-quota --service-code ec2 --quota-code $code --region $region --output json 2>&1)
+        set -l limit (string join \n -- $answer | jq -r '.Quota.Value // empty' 2>/dev/null | string split -f 1 .)
+        if test -z "$limit"
+            log "could not read the on-demand $name vCPU quota of $region ($code; servicequotas:GetServiceQuota): this run needs $total vCPUs of it; check it in the Service Quotas console"
+            continue
+        end
+        test $total -le $limit
+        or die "this run needs $total on-demand $name vCPUs in $region ("(string join ', ' -- $parts)"), and the account's quota ($code) is $limit, instances already running included: request an increase (aws service-quotas request-service-quota-increase --service-code ec2 --quota-code $code --desired-value $total --region $region), or run fewer or smaller types"
+    end
+end
+
+# Azure, before anything is created: every size available and unrestricted for the
+# subscription in the region, the family and regional vCPU quotas against the need, and the
+# right to create the role assignment that lets a runner VM deallocate itself.
+function cloud_preflight_azure_capacity
+    set -l region $cloud_azure_region
+    # "size count role", the jump host included.
+    set -l hosts "Standard_B2ats_v2 1 jump host"
+    for entry in $cloud_types
+        set -l f (string split ' ' -- $entry)
+        test $f[1] = azure; and set -a hosts "$f[2] "(cloud_instances $f[4])" runners"
+    end
+    set -l usage (az vm list-usage --location $region --output json 2>&1)
+    or die "cannot read the vCPU quotas of $region (az vm list-usage): $usage"
+    set usage (string join \n -- $usage | jq -c .)
+    set -l families
+    set -l family_needs
+    set -l total 0
+    for host in $hosts
+        set -l f (string split -m 2 ' ' -- $host)
+        set -l skus (az vm list-skus --location $region --size $f[1] --resource-type virtualMachines --all --output json 2>&1)
+        or die "cannot read the size $f[1] in $region (az vm list-skus): $skus"
+        set -l sku (string join \n -- $skus | jq -c --arg size $f[1] '[.[]? | select(.name == $size)][0] // empty')
+        test -n "$sku"
+        or die "$f[1] is not offered in $region: pick another region (--azure-region) or size (az vm list-skus --location $region --resource-type virtualMachines)"
+        set -l restriction (echo $sku | jq -r '[.restrictions[]? | select(.type == "Location") | .reasonCode][0] // empty')
+        test -z "$restriction"
+        or die "$f[1] is restricted for this subscription in $region ($restriction): request access to it (Azure support, \"quota\" request for region or size access), or pick another region (--azure-region) or size"
+        set -l family (echo $sku | jq -r '.family // empty')
+        set -l vcpus (echo $sku | jq -r '[.capabilities[]? | select(.name == "vCPUs") | .value][0] // empty')
+        string match -qr '^[0-9]+$' -- "$vcpus"; or continue
+        set -l need (math $f[2] \* $vcpus)
+        set total (math $total + $need)
+        if set -l at (contains -i -- $family $families)
+            set family_needs[$at] (math $family_needs[$at] + $need)
+        else
+            set -a families $family
+            set -a family_needs $need
+        end
+    end
+    # Each family, then the region's total (0).
+    for i in (seq (count $families)) 0
+        set -l name cores
+        set -l need $total
+        if test $i != 0
+            set name $families[$i]
+            set need $family_needs[$i]
+        end
+        set -l entry (echo $usage | jq -r --arg n $name '[.[]? | select((.name.value | ascii_downcase) == ($n | ascii_downcase))][0] // empty | "\(.limit) \(.currentValue)"')
+        if test -z "$entry"
+            log "no vCPU quota of $name in $region in az vm list-usage: not checked"
+            continue
+        end
+        set -l q (string split ' ' -- $entry)
+        set -l free (math $q[1] - $q[2])
+        set -l what "the $name family"
+        test $name = cores; and set what "the region (Total Regional vCPUs)"
+        test $need -le $free
+        or die "this run needs $need vCPUs of $what in $region, and only $free of $q[1] are free ($q[2] in use): request an increase (Azure portal, Quotas, or az quota update), or run fewer or smaller sizes"
+    end
+
+    # The role assignment each runner VM gets (Virtual Machine Contributor on itself).
+    set -l subscription $cloud_azure_subscription_id
+    set -l permissions (az rest --method get --url "https://management.azure.com/subscriptions/$subscription/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" --output json 2>&1)
+    set -l may_assign unknown
+    if test $status = 0
+        set may_assign no
+        set -l action Microsoft.Authorization/roleAssignments/write
+        for grant in (string join \n -- $permissions | jq -c '.value[]?')
+            set -l actions (echo $grant | jq -r '.actions[]?')
+            set -l denied (echo $grant | jq -r '.notActions[]?')
+            set -l granted 0
+            for pattern in $actions
+                string match -qi -- $pattern $action; and set granted 1
+            end
+            for pattern in $denied
+                string match -qi -- $pattern $action; and set granted 0
+            end
+            test $granted = 1; and set may_assign yes
+        end
+    end
+    set -l cost "a finished runner VM then stays allocated, and billed for its size, until fish/nuke.fish destroys the run"
+    if set -q _flag_no_self_deallocate
+        log "--no-self-deallocate: Azure runner VMs cannot deallocate themselves; $cost"
+    else if test $may_assign = no
+        die "this account may not create role assignments (Microsoft.Authorization/roleAssignments/write) in subscription $subscription, which lets each Azure runner VM deallocate itself when its tasks are done: get Owner or User Access Administrator, or pass --no-self-deallocate ($cost)"
+    else if test $may_assign = unknown
+        log "could not read this account's permissions (az rest .../Microsoft.Authorization/permissions): if terraform/azure fails on its role assignments, run again with --no-self-deallocate"
+    end
+end
+
+# azurerm 4.x needs the subscription in ARM_SUBSCRIPTION_ID: when unset, the az CLI's
+# current one (ACCOUNT, the JSON of az account show) is used and exported.
+function cloud_azure_subscription --argument-names account
+    set -g cloud_azure_subscription_id (echo $account | jq -r '.id // empty')
+    if set -q ARM_SUBSCRIPTION_ID; and test -n "$ARM_SUBSCRIPTION_ID"
+        set cloud_azure_subscription_id $ARM_SUBSCRIPTION_ID
+        return 0
+    end
+    test -n "$cloud_azure_subscription_id"
+    or die "ARM_SUBSCRIPTION_ID is unset and az account show names no subscription: export ARM_SUBSCRIPTION_ID=<subscription id>"
+    set -gx ARM_SUBSCRIPTION_ID $cloud_azure_subscription_id
+    log "ARM_SUBSCRIPTION_ID is unset: using the az CLI's subscription $cloud_azure_subscription_id (az account show; export ARM_SUBSCRIPTION_ID to pick another)"
 end
 
 # Instances per type: ceil(runs / vCPUs), as the stacks compute with slot_mode vcpu.
@@ -330,9 +600,10 @@ function cloud_up
     mkdir -p -m 700 $cloud_state_dir; or die "cannot create $cloud_state_dir"
     chmod 700 $cloud_state_dir
     set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
-    set -g die_hint "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
     # The types' on-demand prices for the site; cloud_down puts them beside the results.
     prices_record $cloud_log_dir/prices.csv (prices_cloud_entries)
+    # From the first apply on, a failure destroys what exists (cloud_teardown_after_failure).
+    set -g cloud_armed 1
 
     # --- meta, first apply: bucket, network, bastion, key, secrets ---------------------
     set -l meta_vars (jq -n -c --arg run_id $run_id --arg region $cloud_aws_region --arg cidr $cloud_ssh_cidr \
@@ -354,6 +625,17 @@ function cloud_up
     set -g cloud_bucket_region (echo $cloud_outputs | jq -r '.region // empty')
     test -n "$cloud_bucket" -a -n "$cloud_bucket_region"
     or cloud_fail "terraform/meta has no bucket output" $outputs_log
+
+    # The address exists from the first apply: the name can be pointed at it while the
+    # images upload and the orchestrator host boots.
+    set -g cloud_public_ip (echo $cloud_outputs | jq -r '.orchestrator_public_ip // empty')
+    if test -n "$cloud_domain"
+        if test -n "$cloud_zone"
+            log "Route 53 zone $cloud_zone has the record $cloud_domain A $cloud_public_ip (an older record of that name was overwritten)"
+        else
+            log "create this DNS record now: $cloud_domain A $cloud_public_ip (TTL 60); runners are created once the name resolves there and HTTPS answers"
+        end
+    end
 
     # --- images into the bucket ---------------------------------------------------------
     set -l images_log $cloud_log_dir/images.log
@@ -390,12 +672,18 @@ function cloud_up
     log "terraform/meta: the orchestrator host (log: $meta_log)"
     cloud_apply meta $meta_log; or cloud_fail terraform/meta $meta_log
 
+    set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
+    set -g api_key (echo $cloud_outputs | jq -r .api_key)
+    # With a domain, runners would only fail against a name that does not lead to the
+    # orchestrator yet: they are created once it does.
+    test -n "$cloud_domain"; and cloud_wait_for_orchestrator
+
     # --- provider stacks in parallel -----------------------------------------------------
     set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \
-        --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs \
+        --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs --arg repo $cloud_bench_repo \
         '{run_id: $run_id, runs_per_instance_type: $runs, ruby_bench_commit: $commit, runner_image_urls: $urls,
           ttl_minutes: $ttl, orchestrator_url: $meta.orchestrator_url, api_key: $meta.api_key,
-          ssh_public_key: $meta.ssh_public_key}')
+          ssh_public_key: $meta.ssh_public_key, bench_image_repo: $repo}')
     if contains aws $cloud_stacks
         cloud_write_vars $cloud_state_dir/aws.tfvars.json (echo $common | jq -c --arg region $cloud_aws_region \
             --argjson meta $cloud_outputs --argjson types (printf '%s\n' $cloud_aws_types | jq -R . | jq -s -c .) \
@@ -404,7 +692,8 @@ function cloud_up
     if contains azure $cloud_stacks
         cloud_write_vars $cloud_state_dir/azure.tfvars.json (echo $common | jq -c --arg region $cloud_azure_region \
             --arg cidr $cloud_ssh_cidr --argjson types (printf '%s\n' $cloud_azure_types | jq -R . | jq -s -c .) \
-            '. + {region: $region, allowed_ssh_cidr: $cidr, instance_types: $types}')
+            --argjson deallocate (set -q _flag_no_self_deallocate; and echo false; or echo true) \
+            '. + {region: $region, allowed_ssh_cidr: $cidr, instance_types: $types, self_deallocate: $deallocate}')
     end
     for stack in $cloud_stacks
         set -l stack_log $cloud_log_dir/$stack.log
@@ -418,41 +707,182 @@ function cloud_up
                         -state="$RCB_STACK_STATE" -var-file="$RCB_STACK_VARS"; } >>"$RCB_STACK_LOG" 2>&1
                    echo $? >"$RCB_STACK_STATUS"' &
     end
-    wait
-    set -l failed_stacks
-    for stack in $cloud_stacks
-        set -l code (cat $cloud_log_dir/$stack.status 2>/dev/null)
-        if test "$code" != 0
-            set -a failed_stacks $stack
-            log "terraform/$stack failed; its log is $cloud_log_dir/$stack.log; last lines:"
-            tail -n 15 $cloud_log_dir/$stack.log | sed 's/^/    /' >&2
-        end
-    end
-    if test (count $failed_stacks) -gt 0
-        log "nothing was destroyed; run fish/nuke.fish --run-id $run_id"
-        exit 1
-    end
-
-    set -g orchestrator_url (echo $cloud_outputs | jq -r .orchestrator_url)
-    set -g api_key (echo $cloud_outputs | jq -r .api_key)
     set -g start_attempts 450
     set -l get_output "terraform -chdir=terraform/meta output -state=$cloud_state_dir/meta.tfstate -raw"
-    log "infrastructure of run $run_id is up; the orchestrator may take a few minutes to boot"
+    log "the orchestrator of run $run_id is being created; the run starts as soon as it answers, while the runners are created"
     log "dashboard: $orchestrator_url/ (operator password: $get_output operator_password)"
     log "API key: $get_output api_key; SSH key: "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "?"')", bastion ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "?"')
+end
+
+# Waits, for up to --dns-wait-mins, until the domain resolves to the orchestrator's address
+# and its /health answers {"status": "ok"} over HTTPS (the certificate is Let's Encrypt's,
+# issued once the name resolves). Progress is one line per change and one a minute;
+# Ctrl-C or the end of the wait tears the run down (nothing has run on it yet).
+function cloud_wait_for_orchestrator
+    set -l deadline (math (date +%s) + $cloud_dns_wait_secs)
+    set -l started (date +%s)
+    set -l last_state ""
+    set -l last_line_at $started
+    log "waiting (up to "(math --scale 1 $cloud_dns_wait_secs / 60)" min) for $cloud_domain to resolve to $cloud_public_ip and $orchestrator_url/health to answer"
+    while true
+        stop_if_interrupted
+        set -l answer (curl -sS --max-time 10 -w '\n%{http_code} %{remote_ip}' $orchestrator_url/health 2>/dev/null)
+        set -l code $status
+        set -l seen (string split ' ' -- "$answer[-1]")
+        set -l body (string join \n -- $answer[1..-2])
+        set -l state
+        if test $code = 6
+            set state "$cloud_domain does not resolve yet"
+        else if test -n "$seen[2]" -a "$seen[2]" != "$cloud_public_ip"
+            set state "$cloud_domain resolves to $seen[2], not $cloud_public_ip yet (an old record, or a cache: the TTL passes)"
+        else if test $code = 0 -a "$seen[1]" = 200; and echo $body | jq -e '.status == "ok"' >/dev/null 2>&1
+            log "$orchestrator_url answers with the orchestrator's health, after "(math (date +%s) - $started)" s"
+            return 0
+        else if test $code = 0
+            set state "$orchestrator_url/health answers $seen[1], not the orchestrator's health yet (it boots and loads its images)"
+        else
+            set state "$orchestrator_url does not answer over HTTPS yet (curl exit $code: the host boots, or the certificate is not issued yet)"
+        end
+        set -l now (date +%s)
+        if test "$state" != "$last_state" -o (math $now - $last_line_at) -ge 60
+            log "$state; "(math --scale 0 "($deadline - $now) / 60")" min left"
+            set last_state $state
+            set last_line_at $now
+        end
+        test $now -lt $deadline
+        or die "$cloud_domain did not lead to the orchestrator within "(math --scale 1 $cloud_dns_wait_secs / 60)" min (last: $state): check the record $cloud_domain A $cloud_public_ip"
+        sleep (math "max(0, min(5, $deadline - $now))")
+    end
+end
+
+# Waits for the provider stacks applying in the background (nothing when none is).
+function cloud_wait_applies
+    wait
+end
+
+# Whether no provider stack has failed so far (those still applying count as fine); a
+# failed one is reported with its log, once.
+function cloud_providers_ok
+    set -l ok 0
+    for stack in $cloud_stacks
+        set -l code (cat $cloud_log_dir/$stack.status 2>/dev/null)
+        test -n "$code" -a "$code" != 0; or continue
+        set ok 1
+        contains -- $stack $cloud_reported_stacks; and continue
+        set -ga cloud_reported_stacks $stack
+        log "terraform/$stack failed; its log is $cloud_log_dir/$stack.log; last lines:"
+        tail -n 15 $cloud_log_dir/$stack.log | sed 's/^/    /' >&2
+    end
+    return $ok
+end
+
+# Waits for the provider stacks to finish applying; a failed one ends the run (torn down).
+function cloud_wait_providers
+    log "waiting for the runners' stacks ("(string join ', ' -- $cloud_stacks)") to finish applying"
+    cloud_wait_applies
+    cloud_providers_ok; or die "run $run_id cannot run without its runners"
+    log "infrastructure of run $run_id is up: the runners boot and start claiming tasks"
+end
+
+# Finds the state of the cloud run to --resume (the newest under the state root), its
+# orchestrator and API key; a failure or the end of the run tears it down like a fresh run.
+function cloud_resume
+    cloud_paths
+    set -l runs (for dir in $cloud_state_root/*/
+            test -s $dir/meta.tfstate; and path basename $dir
+        end | sort -n)
+    test (count $runs) -gt 0
+    or die "no cloud run to resume: nothing under $cloud_state_root has terraform/meta state (pass --orchestrator-url to follow a run elsewhere)"
+    set -g run_id $runs[-1]
+    cloud_paths
+    test (count $runs) -gt 1
+    and log "several runs have state under $cloud_state_root ("(string join ', ' -- $runs)"): resuming the newest, $run_id"
+    mkdir -p $cloud_log_dir
+    set -l outputs_log $cloud_log_dir/meta-outputs.log
+    set -l outputs (cloud_tf meta output -json -no-color -state=$cloud_state_dir/meta.tfstate 2>>$outputs_log)
+    or die "reading the outputs of terraform/meta of run $run_id failed (log: $outputs_log)"
+    set -g cloud_outputs (string join \n -- $outputs | jq -c 'with_entries(.value = .value.value)' 2>>$outputs_log)
+    or die "the outputs of terraform/meta of run $run_id are unreadable (log: $outputs_log)"
+    set -g orchestrator_url (echo $cloud_outputs | jq -r '.orchestrator_url // empty')
+    set -g api_key (echo $cloud_outputs | jq -r '.api_key // empty')
+    set -g teardown_hint "destroy everything of this run with: fish/nuke.fish --run-id $run_id"
+    # master.fish arms the teardown once the orchestrator confirms the run: an orchestrator
+    # that does not answer yet must not get a live run destroyed.
+    log "resuming cloud run $run_id (state in $cloud_state_dir)"
+end
+
+# The runner hosts of the run's failed tasks, from the results in DIR (each task's
+# meta.json names its runner, a host name plus "-<slot>"). Prints "?" for a failed task
+# that names none.
+function cloud_failed_hosts --argument-names dir
+    for task in $dir/*/
+        test -f $task/error.json; or continue
+        set -l runner (jq -r '.runner_id // empty' $task/meta.json 2>/dev/null)
+        if test -z "$runner"
+            echo "?"
+        else
+            string replace -r -- '-[0-9]+$' '' $runner
+        end
+    end | sort -u
+end
+
+# Debug mode after the results are in: only the hosts of failed tasks stay up (with what
+# reaching them over SSH needs); the orchestrator host and every other runner are
+# destroyed. Returns 1 when the whole run should go instead (no task failed, or a
+# targeted destroy failed).
+function cloud_debug_down
+    set -l keep (cloud_failed_hosts $results_dir/$run_id)
+    if test (count $keep) = 0
+        log "debug mode: no task failed, nothing to inspect"
+        return 1
+    end
+    if contains -- "?" $keep
+        log "debug mode: a failed task names no runner: every runner host stays up"
+    end
+    set -l destroyed
+    for stack in aws azure meta
+        set -l state $cloud_state_dir/$stack.tfstate
+        test -s $state; or continue
+        # The runner hosts not to keep, as resource addresses; for meta the orchestrator.
+        set -l targets
+        if test $stack = meta
+            set targets (jq -r '.resources[]? | select(.mode == "managed" and .type == "aws_instance" and .name == "orchestrator") | "aws_instance.orchestrator"' $state | sort -u)
+        else if not contains -- "?" $keep
+            set targets (jq -r --args '.resources[]? | select(.mode == "managed" and .name == "runner" and (.type | IN("aws_instance", "azurerm_linux_virtual_machine")))
+                | .type as $type | .instances[]? | select((.attributes.tags.Name // .attributes.name) as $name | $ARGS.positional | index($name) | not)
+                | "\($type).runner[\(.index_key | tojson)]"' $keep <$state)
+        end
+        test (count $targets) -gt 0; or continue
+        set -l stack_log $cloud_log_dir/debug-$stack.log
+        log "debug mode: destroying "(string join ', ' -- $targets)" (log: $stack_log)"
+        begin
+            cloud_tf $stack init -input=false -no-color
+            and cloud_tf $stack destroy -input=false -auto-approve -no-color -state=$state \
+                -var-file=$cloud_state_dir/$stack.tfvars.json -target=$targets
+        end >>$stack_log 2>&1
+        or begin
+            log "a targeted destroy of terraform/$stack failed (log: $stack_log): destroying the whole run"
+            return 1
+        end
+        set -a destroyed $targets
+    end
+    log "debug mode: kept up for inspection: "(string join ', ' -- $keep)"; when done: fish/nuke.fish --run-id $run_id"
+    log "SSH: ssh -i "(echo $cloud_outputs | jq -r '.ssh_private_key_path // "<key>"')" -J ubuntu@"(echo $cloud_outputs | jq -r '.bastion_address // "<bastion>"')" ubuntu@<runner address> (AWS; Azure through its jump host), terraform output of terraform/aws or terraform/azure has the addresses"
+    return 0
 end
 
 # After the results are in: destroy the run (unless --keep or debug mode). Returns 1 when
 # something remains.
 function cloud_down
+    set -g cloud_armed 0
     prices_install $cloud_log_dir/prices.csv $results_dir/$run_id
     if set -q _flag_keep
         log "--keep: the infrastructure stays up; $teardown_hint"
         return 0
     end
     if echo $config | jq -e '.debug_mode == true' >/dev/null
-        log "debug mode: failed runners stay up for inspection; $teardown_hint"
-        return 0
+        cloud_debug_down
+        and return 0
     end
     log "destroying the infrastructure of run $run_id"
     fish $project_root/fish/nuke.fish --run-id $run_id --yes

@@ -8,6 +8,8 @@
 
 set -g script_name master.fish
 set -g project_root (path resolve (status dirname)/..)
+# 1 on the cloud path (aws, azure), where failures tear the run down.
+set -g cloud 0
 # The cloud path (aws, azure): functions only.
 source $project_root/fish/cloud.fish
 
@@ -35,7 +37,8 @@ function die
     # A command cut short by Ctrl-C fails too: say what Ctrl-C means instead.
     stop_if_interrupted
     echo "$script_name: $argv" >&2
-    set -q die_hint; and echo "$script_name: $die_hint" >&2
+    # A cloud run that failed is destroyed (fish/cloud.fish), unless --keep.
+    cloud_teardown_after_failure
     exit 1
 end
 
@@ -52,8 +55,16 @@ end
 function stop_if_interrupted
     set -q interrupted; or return 0
     echo >&2
+    # Before its run exists, a new cloud run's infrastructure has nothing to do: it goes.
+    if test $cloud = 1; and not set -q run_started_at; and not set -q _flag_resume
+        log "interrupted before run $run_id started"
+        cloud_teardown_after_failure
+        exit 130
+    end
     log "interrupted; the run goes on without this script"
-    if test -n "$orchestrator_url"
+    if test $cloud = 1
+        log "follow it again (and tear it down at its end) with: fish/master.fish --config $config_file --resume"
+    else if test -n "$orchestrator_url"
         log "follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume"
     end
     test -n "$teardown_hint"; and log $teardown_hint
@@ -62,7 +73,7 @@ end
 
 argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help \
     aws-region= azure-region= allowed-ssh-cidr= domain= route53-zone-id= allow-plain-http ruby-bench-commit= \
-    runner-tarball=+ prices= max-hours= yes keep -- $argv
+    runner-tarball=+ prices= max-hours= yes keep bench-image-repo= no-self-deallocate dns-wait-mins= -- $argv
 or begin
     usage >&2
     exit 1
@@ -112,7 +123,10 @@ set -q _flag_orchestrator_url; and set orchestrator_url $_flag_orchestrator_url
 set -g api_key $API_KEY
 set -q _flag_api_key; and set api_key $_flag_api_key
 set -g teardown_hint ""
-set -g cloud 0
+# argparse's _flag_* variables are local to the top level; the cloud functions need them.
+for flag in (set -n | string match '_flag_*')
+    set -g $flag $$flag
+end
 # Tries at POST /run/start, 2 s apart: a cloud orchestrator boots for minutes.
 set -g start_attempts 30
 
@@ -120,6 +134,12 @@ set -g start_attempts 30
 set -g run_id (date +%s)
 if test -n "$orchestrator_url"
     log "attaching to the orchestrator at $orchestrator_url"
+else if test "$providers" != local; and set -q _flag_resume
+    # A cloud run: its orchestrator and key are in its state (fish/cloud.fish).
+    contains local $providers
+    and die "\"local\" cannot share a run with cloud providers ($providers): run it on its own"
+    set cloud 1
+    cloud_resume
 else if test "$providers" = local
     log "standing up the local stack for $config_file"
     set -l exports (cargo xtask local up --config $config_file)
@@ -136,10 +156,7 @@ else
     contains local $providers
     and die "\"local\" cannot share a run with cloud providers ($providers): run it on its own"
     set cloud 1
-    # argparse's _flag_* variables are local to the top level; the functions need them.
-    for flag in (set -n | string match '_flag_*')
-        set -g $flag $$flag
-    end
+    # Up to the orchestrator; the provider stacks go on applying while the run is started.
     cloud_up
 end
 test -n "$orchestrator_url"; or die "no orchestrator URL: pass --orchestrator-url or set ORCHESTRATOR_URL"
@@ -168,7 +185,12 @@ end
 if set -q _flag_resume
     api GET /run; or die "cannot reach the orchestrator at $orchestrator_url"
     test "$http_status" = 200; or die "no run to resume at $orchestrator_url ($http_status)"
-    set run_id (echo $http_body | jq -r .run_id)
+    set -l current (echo $http_body | jq -r .run_id)
+    test $cloud = 0 -o "$current" = "$run_id"
+    or die "the orchestrator of run $run_id is on run $current"
+    set run_id $current
+    # A resumed cloud run is torn down like a fresh one, once it is known to be there.
+    test $cloud = 1; and set -g cloud_armed 1
     # The deadline counts from the run's creation, not from this script's start.
     set -g run_started_at (echo $http_body | jq -r '.created_at | sub("\\.[0-9]+"; "") | sub("\\+00:00$"; "Z") | fromdateiso8601' 2>/dev/null)
     string match -qr '^[0-9]+$' -- "$run_started_at"; or set run_started_at (date +%s)
@@ -182,6 +204,10 @@ else
         if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
             set started 1
             break
+        end
+        # A provider stack that failed meanwhile ends the wait (and the run).
+        if test $cloud = 1; and not cloud_providers_ok
+            die "run $run_id cannot run without its runners"
         end
         sleep 2
         stop_if_interrupted
@@ -201,6 +227,8 @@ else
         case '*'
             die "starting the run failed ($http_status): "(error_of $http_body)
     end
+    # The runners come up once their stacks are applied.
+    test $cloud = 1; and cloud_wait_providers
 end
 
 # --- follow it ------------------------------------------------------------------------
@@ -290,7 +318,8 @@ set -g failed 0
 set -g last_line ""
 set -g last_seen "nothing yet"
 set -g deadline (math --scale 0 "$run_started_at + $max_hours * 3600")
-# Not `if not follow_run`: fish 3.6 loses the status of an `exit` inside an if-condition.
+# Not `if not follow_run`: fish 3.6 ends the script with status 0 when `exit` runs inside
+# an `if` condition (Ctrl-C while following must exit 130).
 follow_run $deadline
 or handle_deadline
 

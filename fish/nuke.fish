@@ -5,8 +5,11 @@
 # whatever Terraform did not know or failed to remove, then a last look at what remains.
 #
 # Idempotent: nothing found is not an error. A failing delete is reported and the sweep goes
-# on. Exit status: 0 nothing of the project (or of the run) remains; 1 something remains, a
-# destroy or a listing failed, or the operator said no.
+# on; a resource whose tags could not be read is reported as "could not check", never taken
+# for not ours. Once nothing of a run remains, its state and variable files (API key,
+# passwords, presigned URLs), their backups and its SSH key are deleted.
+# Exit status: 0 nothing of the project (or of the run) remains; 1 something remains or
+# could not be checked, a destroy or a listing failed, or the operator said no.
 
 set -g script_name nuke.fish
 set -g project_root (path resolve (status dirname)/..)
@@ -73,6 +76,15 @@ function problem
     set problems (math $problems + 1)
 end
 
+# Resources that may be ours but whose tags could not be read: "KIND ID (why)", each once.
+set -g unchecked
+function could_not_check --argument-names kind id why
+    set -l entry "$kind $id ($why)"
+    contains -- $entry $unchecked; and return 0
+    set -a unchecked $entry
+    log "could not check $kind $id: $why"
+end
+
 # --- scope ---------------------------------------------------------------------------
 set -g runs
 if test -n "$run_id"
@@ -104,6 +116,29 @@ function stacks_of --argument-names run
     end
 end
 
+# What a state holds, for the operator: "aws_instance.runner ×2, aws_vpc.runners, ...".
+function state_summary --argument-names file
+    jq -r '[.resources[]? | select(.mode != "data") | "\(.type // "?").\(.name // "?")" + (if ((.instances // []) | length) > 1 then " ×\(.instances | length)" else "" end)] | join(", ")' $file 2>/dev/null
+end
+
+# The SSH private keys the runs' meta stacks wrote, read before their state is destroyed.
+set -g ssh_keys
+for run in $runs
+    set -l key (jq -r '.outputs.ssh_private_key_path.value // empty' $state_root/$run/meta.tfstate 2>/dev/null)
+    test -n "$key"; and set -a ssh_keys "$run $key"
+end
+
+# The runs' Route 53 records (meta's, with route53_zone_id): "ZONE:NAME:ADDRESS", read before
+# the destroy empties the state; the sweep removes a record left behind that still points
+# at the run's address.
+set -g dns_records
+for run in $runs
+    set -l zone (jq -r '.route53_zone_id // empty' $state_root/$run/meta.tfvars.json 2>/dev/null)
+    set -l domain (jq -r '.domain // empty' $state_root/$run/meta.tfvars.json 2>/dev/null)
+    set -l address (jq -r '.outputs.orchestrator_public_ip.value // empty' $state_root/$run/meta.tfstate 2>/dev/null)
+    test -n "$zone" -a -n "$domain" -a -n "$address"; and set -a dns_records "$zone:$domain:$address"
+end
+
 set -g tf_available 1
 command -q terraform; or set tf_available 0
 for run in $runs
@@ -126,6 +161,13 @@ for run in $runs
     for stack in $stacks
         set -l stack_log $logs_root/$run/nuke-$stack.log
         log "run $run: terraform destroy of terraform/$stack (log: $stack_log)"
+        set -l summary (state_summary $state_root/$run/$stack.tfstate)
+        test -n "$summary"; and log "  destroying: $summary"
+        # azurerm 4.x needs the subscription; the az CLI knows the current one.
+        if test $stack = azure; and not set -q ARM_SUBSCRIPTION_ID; and command -q az
+            set -l subscription (command az account show --output json 2>>$logs_root/$run/nuke-$stack.log | jq -r '.id // empty')
+            test -n "$subscription"; and set -gx ARM_SUBSCRIPTION_ID $subscription
+        end
         begin
             command terraform -chdir=$project_root/terraform/$stack init -input=false -no-color
             and command terraform -chdir=$project_root/terraform/$stack destroy -input=false -auto-approve -no-color \
@@ -157,6 +199,37 @@ function aws_json --argument-names region
     set -l args $argv[2..-1] --output json
     test -n "$region"; and set -a args --region $region
     command aws $args 2>>$sweep_log
+end
+
+# The tags of a resource that lists without them (bucket, IAM): aws ARGS... printed as JSON.
+# Fails when they could not be read; then $tags_problem is "none" (it has no tags), "gone"
+# (deleted meanwhile) or the error.
+function aws_tags
+    set -l errors (mktemp)
+    set -l json (command aws $argv --output json 2>$errors)
+    set -l code $status
+    set -g tags_problem (string join ' ' -- (head -c 300 $errors))
+    cat $errors >>$sweep_log
+    rm -f $errors
+    if test $code = 0
+        string join \n -- $json
+        return 0
+    end
+    if string match -q '*NoSuchTagSet*' -- $tags_problem
+        set tags_problem none
+    else if string match -qr 'NoSuchBucket|NoSuchEntity' -- $tags_problem
+        set tags_problem gone
+    end
+    return 1
+end
+
+# Prints the tags of KIND ID for jq_ours; reports it as "could not check" when they could
+# not be read, and fails then too (a resource without tags or gone is not ours, silently).
+function tags_of --argument-names kind id
+    aws_tags $argv[3..-1]; and return 0
+    contains -- $tags_problem none gone
+    or could_not_check $kind $id "its tags could not be read: $tags_problem"
+    return 1
 end
 
 # jq over stdin with the project and run bound.
@@ -225,22 +298,32 @@ function list_kind --argument-names region kind
             or return 1
             for bucket in (string join \n -- $json | jq -r --arg prefix $name_prefix '.Buckets[]? | .Name | select(startswith($prefix))')
                 # A bucket without tags (or gone meanwhile) is not ours.
-                set -l tags (aws_json "" s3api get-bucket-tagging --bucket $bucket); or continue
+                set -l tags (tags_of bucket $bucket s3api get-bucket-tagging --bucket $bucket); or continue
                 string join \n -- $tags | jq_ours 'select(ours) | $b' --arg b $bucket
             end
         case instance-profile
             set json (aws_json "" iam list-instance-profiles)
             or return 1
             for name in (string join \n -- $json | jq -r --arg prefix $name_prefix '.InstanceProfiles[]? | .InstanceProfileName | select(startswith($prefix))')
-                set -l tags (aws_json "" iam list-instance-profile-tags --instance-profile-name $name); or continue
+                set -l tags (tags_of instance-profile $name iam list-instance-profile-tags --instance-profile-name $name); or continue
                 string join \n -- $tags | jq_ours 'select(ours) | $n' --arg n $name
             end
         case role
             set json (aws_json "" iam list-roles)
             or return 1
             for name in (string join \n -- $json | jq -r --arg prefix $name_prefix '.Roles[]? | .RoleName | select(startswith($prefix))')
-                set -l tags (aws_json "" iam list-role-tags --role-name $name); or continue
+                set -l tags (tags_of role $name iam list-role-tags --role-name $name); or continue
                 string join \n -- $tags | jq_ours 'select(ours) | $n' --arg n $name
+            end
+        case dns-record
+            # "ZONE:NAME" for each of the runs' A records that still points at its address.
+            for record in $dns_records
+                set -l f (string split : -- $record)
+                set json (aws_json "" route53 list-resource-record-sets --hosted-zone-id $f[1] --start-record-name $f[2] --start-record-type A --max-items 1)
+                or return 1
+                string join \n -- $json | jq -r --arg zone $f[1] --arg name $f[2] --arg address $f[3] \
+                    '.ResourceRecordSets[]? | select((.Name | ascii_downcase | rtrimstr(".")) == ($name | ascii_downcase | rtrimstr(".")) and .Type == "A")
+                     | select(any(.ResourceRecords[]?; .Value == $address)) | "\($zone):\($name)"'
             end
         case resource-group
             set json (command az group list --tag Project=$project_tag --output json 2>>$sweep_log)
@@ -275,6 +358,11 @@ function delete_kind --argument-names region kind id
         case subnet
             aws_json $region ec2 delete-subnet --subnet-id $id >/dev/null
         case route-table
+            # A route table still associated with a subnet cannot be deleted.
+            set -l associations (aws_json $region ec2 describe-route-tables --route-table-ids $id | jq -r --arg id $id '.RouteTables[]? | select(.RouteTableId == $id) | .Associations[]? | select(.Main != true) | .RouteTableAssociationId // empty')
+            for association in $associations
+                aws_json $region ec2 disassociate-route-table --association-id $association >/dev/null
+            end
             aws_json $region ec2 delete-route-table --route-table-id $id >/dev/null
         case internet-gateway
             set -l vpcs (aws_json $region ec2 describe-internet-gateways --internet-gateway-ids $id | jq -r '.InternetGateways[0].Attachments[]?.VpcId')
@@ -310,6 +398,12 @@ function delete_kind --argument-names region kind id
                 aws_json "" iam detach-role-policy --role-name $id --policy-arn $arn >/dev/null
             end
             aws_json "" iam delete-role --role-name $id >/dev/null
+        case dns-record
+            set -l f (string split : -- $id)
+            set -l record (aws_json "" route53 list-resource-record-sets --hosted-zone-id $f[1] --start-record-name $f[2] --start-record-type A --max-items 1 | jq -c '.ResourceRecordSets[0] // empty')
+            test -n "$record"; or return 0
+            aws_json "" route53 change-resource-record-sets --hosted-zone-id $f[1] \
+                --change-batch (jq -n -c --argjson record $record '{Changes: [{Action: "DELETE", ResourceRecordSet: $record}]}') >/dev/null
         case resource-group
             command az group delete --name $id --yes 2>>$sweep_log >/dev/null
         case container
@@ -348,6 +442,7 @@ if command -q aws
         end
     end
     set -a targets "- bucket" "- instance-profile" "- role"
+    test (count $dns_records) -gt 0; and set -a targets "- dns-record"
 else
     problem "the aws CLI is missing: AWS was not swept (install it, see README.md)"
 end
@@ -449,7 +544,13 @@ end
 
 # --- what remains ----------------------------------------------------------------------
 if test $dry_run = 1
-    if test (count $found) = 0 -a $problems = 0
+    if test (count $unchecked) -gt 0
+        log "could not check whether these are of $scope (their tags could not be read; see $sweep_log):"
+        for item in $unchecked
+            echo "  $item" >&2
+        end
+    end
+    if test (count $found) = 0 -a $problems = 0 -a (count $unchecked) = 0
         log "nothing of $scope found"
         exit 0
     end
@@ -466,9 +567,31 @@ if test (count $remaining) -gt 0
         echo "  $item" >&2
     end
 end
-if test (count $remaining) -gt 0 -o $problems -gt 0
-    log (count $remaining)" resources remain, $problems problems (see above and $sweep_log): run fish/nuke.fish again, or remove them in the console"
+if test (count $unchecked) -gt 0
+    log "could not check whether these are of $scope (their tags could not be read; see $sweep_log):"
+    for item in $unchecked
+        echo "  $item" >&2
+    end
+end
+if test (count $remaining) -gt 0 -o $problems -gt 0 -o (count $unchecked) -gt 0
+    log (count $remaining)" resources remain, "(count $unchecked)" could not be checked, $problems problems (see above and $sweep_log): run fish/nuke.fish again, or remove them in the console"
+    log "the state and variable files stay in $state_root for the next try"
     exit 1
 end
 log "nothing of $scope remains"
+
+# Nothing remains: the runs' secrets go (state, variable files, backups, SSH keys).
+for run in $runs
+    test -d $state_root/$run; or continue
+    rm -rf $state_root/$run
+    or begin
+        log "could not delete $state_root/$run (it holds the run's API key and passwords): delete it by hand"
+        exit 1
+    end
+    for entry in $ssh_keys
+        set -l f (string split -m 1 ' ' -- $entry)
+        test $f[1] = $run -a -f "$f[2]"; and rm -f $f[2] $f[2].pub
+    end
+    log "deleted the state and variable files of run $run (API key, passwords, SSH key)"
+end
 exit 0

@@ -111,6 +111,9 @@ resource "aws_route53_record" "orchestrator" {
   type    = "A"
   ttl     = 60
   records = [aws_eip.orchestrator.public_ip]
+  # The name of an earlier run (destroyed, or left behind) points at an address that is
+  # gone: this run takes the name over instead of failing on the existing record.
+  allow_overwrite = true
 }
 
 locals {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, Provider, layout};
+use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, Provider, layout};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -109,8 +109,37 @@ impl Recorders {
         .unwrap();
     }
 
+    /// Changes one of the meta outputs.
+    fn set_meta_output(&self, name: &str, value: &str) {
+        let path = self.path("meta-outputs.json");
+        let mut outputs: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        outputs[name]["value"] = json!(value);
+        std::fs::write(path, outputs.to_string()).unwrap();
+    }
+
     /// A Fish script of the project with the recorders first on PATH and no terminal.
     async fn run(&self, script: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        self.command(script, args, extra_env)
+            .output()
+            .await
+            .expect("fish runs; install it with apt-get install -y fish")
+    }
+
+    /// [`Recorders::run`], started: the test may signal it.
+    fn spawn(&self, script: &str, args: &[&str]) -> tokio::process::Child {
+        self.command(script, args, &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("fish runs; install it with apt-get install -y fish")
+    }
+
+    fn command(
+        &self,
+        script: &str,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> tokio::process::Command {
         let recorders = project_root().join("tests/system/recorders");
         let path = format!(
             "{}:{}",
@@ -139,9 +168,6 @@ impl Recorders {
             command.env(name, value);
         }
         command
-            .output()
-            .await
-            .expect("fish runs; install it with apt-get install -y fish")
     }
 
     fn calls(&self) -> Vec<Call> {
@@ -354,19 +380,46 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         start("aws") < end("azure") && start("azure") < end("aws"),
         "the provider applies overlap: {terraform:#?}"
     );
+    // The run exists before the runners' stacks are applied: runners never find "no run yet"
+    // for long (they wait for one, but only until their host's TTL).
     assert!(
-        run_seen_at >= end("aws").max(end("azure")),
-        "POST after the infrastructure: {run_seen_at} {terraform:#?}"
+        run_seen_at >= meta_done && run_seen_at < end("aws").min(end("azure")),
+        "POST while the provider stacks apply: {run_seen_at} {terraform:#?}"
+    );
+    // azurerm 4.x gets the subscription of `az account show`.
+    assert!(
+        calls.iter().any(|c| c.tool == "terraform"
+            && c.event == "env"
+            && c.argv == "ARM_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000000"),
+        "{terraform:#?}"
+    );
+    assert!(
+        stderr.contains("ARM_SUBSCRIPTION_ID is unset: using the az CLI's subscription"),
+        "{stderr}"
     );
 
-    // The variable files carry the meta wiring and the presigned runner URL.
-    let run_dir = std::fs::read_dir(recorders.state_root())
+    // The variable files carried the meta wiring and the presigned runner URL (the recorder
+    // kept what each stack was applied with: the run's own files are deleted once it is
+    // destroyed).
+    let run_id = std::fs::read_dir(recorders.path("results"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
-        .path();
-    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let run_dir = recorders.path("applied");
+    assert!(
+        !recorders.state_root().join(&run_id).exists(),
+        "the run's state and variable files are deleted once it is destroyed: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "deleted the state and variable files of run {run_id}"
+        )),
+        "{stderr}"
+    );
     let aws_vars: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("aws.tfvars.json")).unwrap()).unwrap();
     assert_eq!(aws_vars["meta_vpc_id"], "vpc-meta");
@@ -382,6 +435,8 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         serde_json::from_slice(&std::fs::read(run_dir.join("azure.tfvars.json")).unwrap()).unwrap();
     assert_eq!(azure_vars["allowed_ssh_cidr"], "203.0.113.7/32");
     assert!(azure_vars.get("meta_vpc_id").is_none());
+    assert_eq!(azure_vars["self_deallocate"], true);
+    assert_eq!(aws_vars["bench_image_repo"], "ruby");
 
     // Results, then the run destroyed: providers before meta, then the sweep.
     assert!(
@@ -414,7 +469,53 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
 }
 
 #[tokio::test]
-async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_command() {
+async fn a_failed_provider_apply_waits_for_the_other_then_destroys_the_run() {
+    let mut recorders = Recorders::new();
+    recorders.fail = "terraform:apply:azure".to_owned();
+    // An orchestrator that never answers: the failed stack, not the start's 15 minutes,
+    // ends the wait.
+    recorders.set_meta_outputs("http://127.0.0.1:9", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 2, "aws": ["c7i.large"], "azure": ["Standard_D2als_v6"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.push("--yes");
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("terraform/azure failed; its log is ") && stderr.contains("/azure.log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("failed: destroying what it created (--keep keeps it)"),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    let aws_applied = position(&calls, |c| c.is("terraform", "end", "apply", "aws"));
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    // aws finished applying before anything was destroyed; azure, which has no state, is not
+    // destroyed, and what was destroyed is said.
+    assert!(aws_applied < destroy("aws") && destroy("aws") < destroy("meta"));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "azure"))
+    );
+    assert!(
+        stderr.contains("terraform destroy of terraform/aws") && stderr.contains("nothing of run "),
+        "{stderr}"
+    );
+    assert!(!recorders.path("results").exists());
+}
+
+#[tokio::test]
+async fn with_keep_a_failed_provider_apply_destroys_nothing_and_gives_the_nuke_command() {
     let mut recorders = Recorders::new();
     recorders.fail = "terraform:apply:azure".to_owned();
     recorders.set_meta_outputs("http://127.0.0.1:9", "key");
@@ -427,7 +528,7 @@ async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_c
         recorders.path("results").display().to_string(),
     );
     let mut args = cloud_args(&config, &results);
-    args.push("--yes");
+    args.extend(["--yes", "--keep"]);
     let output = recorders.run("master.fish", &args, &[]).await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -451,6 +552,239 @@ async fn a_failed_provider_apply_waits_for_the_other_and_exits_1_with_the_nuke_c
         "{calls:#?}"
     );
     assert!(!recorders.path("results").exists());
+}
+
+#[tokio::test]
+async fn at_its_deadline_a_cloud_run_is_ended_early_collected_and_destroyed() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    // With a domain whose name (here: the local stack's address) leads to the orchestrator.
+    recorders.set_meta_output("orchestrator_public_ip", "127.0.0.1");
+    // No runner ever claims: the deadline (7.2 s after the start) ends the run.
+    let mut args = cloud_args(&config, &results);
+    args.extend([
+        "--yes",
+        "--max-hours",
+        "0.002",
+        "--domain",
+        "orchestrator.example.test",
+        "--bench-image-repo",
+        "public.ecr.aws/docker/library/ruby",
+    ]);
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let aws_vars: Value =
+        serde_json::from_slice(&std::fs::read(recorders.path("applied/aws.tfvars.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        aws_vars["bench_image_repo"], "public.ecr.aws/docker/library/ruby",
+        "the mirror reaches the runners"
+    );
+    let record = stderr
+        .find("create this DNS record now: orchestrator.example.test A 127.0.0.1")
+        .expect(&stderr);
+    let healthy = stderr
+        .find("answers with the orchestrator's health")
+        .expect(&stderr);
+    let runners = stderr.find("terraform/aws: runners").expect(&stderr);
+    assert!(record < healthy && healthy < runners, "{stderr}");
+    assert!(
+        stderr.contains("the run's deadline") && stderr.contains("ending run "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the run was ended early at"), "{stderr}");
+    let calls = recorders.calls();
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    assert!(destroy("aws") < destroy("meta"), "{calls:#?}");
+    assert!(stderr.contains("nothing of run "), "{stderr}");
+    // What completed (nothing here: the stop dropped the pending task) was collected.
+    assert!(
+        stderr.contains("0 completed, 0 failed") && recorders.path("results").is_dir(),
+        "{stderr}"
+    );
+    let collected = stderr.find("results of run ").unwrap();
+    assert!(collected < stderr.find("destroying the infrastructure").unwrap());
+}
+
+#[tokio::test]
+async fn a_domain_that_never_leads_to_the_orchestrator_creates_no_runner_and_is_destroyed() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://orchestrator.example.invalid", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.extend([
+        "--yes",
+        "--domain",
+        "orchestrator.example.invalid",
+        "--dns-wait-mins",
+        "0.05",
+    ]);
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("create this DNS record now: orchestrator.example.invalid A 203.0.113.8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("orchestrator.example.invalid does not resolve yet; 0 min left"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did not lead to the orchestrator within 0.1 min"),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "start", "apply", "aws")),
+        "no runner before the name works: {calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "meta")),
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_dns_wait_destroys_the_run() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://orchestrator.example.invalid", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.extend(["--yes", "--domain", "orchestrator.example.invalid"]);
+    let master = recorders.spawn("master.fish", &args);
+    // Once meta is applied twice the wait has begun: Ctrl-C a moment later.
+    for _ in 0..200 {
+        let applied = recorders
+            .calls()
+            .iter()
+            .filter(|c| c.is("terraform", "end", "apply", "meta"))
+            .count();
+        if applied == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = master.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::time::timeout(Duration::from_secs(60), master.wait_with_output())
+        .await
+        .expect("the master script ends on Ctrl-C")
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("does not resolve yet") && stderr.contains("interrupted before run "),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("terraform", "end", "destroy", "meta")),
+        "{calls:#?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.is("terraform", "start", "apply", "aws"))
+    );
+}
+
+#[tokio::test]
+async fn resume_of_a_cloud_run_finds_its_state_follows_it_and_destroys_it() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    write_run_state(&recorders, "4242");
+    let run_config =
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.large"] });
+    let config = write_config(recorders.dir.path(), run_config.clone());
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    // The run a master script started before it was cut off.
+    let client = reqwest::Client::new();
+    let mut body = run_config;
+    body["run_id"] = json!(4242);
+    let started = client
+        .post(format!("{}/run/start", stack.orchestrator_url))
+        .bearer_auth(&stack.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201);
+
+    let args = [
+        "--config",
+        &config,
+        "--results-dir",
+        &results,
+        "--resume",
+        "--poll-secs",
+        "1",
+    ];
+    let master = recorders.run("master.fish", &args, &[]);
+    let runner = complete_one(
+        &client,
+        &stack.orchestrator_url,
+        &stack.api_key,
+        Provider::Aws,
+        "c7i.large",
+    );
+    let (output, ()) = tokio::join!(master, runner);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("resuming cloud run 4242"), "{stderr}");
+    assert!(
+        recorders.path("results").join("4242/c7i.large-1").is_dir(),
+        "{stderr}"
+    );
+    let calls = recorders.calls();
+    assert!(
+        !calls.iter().any(|c| c.subcommand() == "apply"),
+        "{calls:#?}"
+    );
+    let destroy = |stack| position(&calls, |c| c.is("terraform", "end", "destroy", stack));
+    assert!(destroy("aws") < destroy("meta") && destroy("azure") < destroy("meta"));
+    assert!(stderr.contains("nothing of run 4242 remains"), "{stderr}");
 }
 
 #[tokio::test]
@@ -526,23 +860,318 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
     assert!(!recorders.state_root().exists());
 }
 
+#[tokio::test]
+async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs("http://127.0.0.1:9", "key");
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 3, "aws": ["c7i.large"], "azure": ["Standard_D2als_v6"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let refusal = |world: Value, extra: &'static [&'static str]| {
+        let recorders = &recorders;
+        let args = cloud_args(&config, &results);
+        async move {
+            recorders.set_world(world);
+            let mut args = args;
+            args.extend(extra);
+            let output = recorders.run("master.fish", &args, &[]).await;
+            let stderr = stderr_of(&output);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            assert!(
+                !recorders.calls().iter().any(|c| c.tool == "terraform"),
+                "nothing applied: {stderr}"
+            );
+            stderr
+        }
+    };
+
+    // AWS: c7i.large needs 2 instances × 2 vCPUs, the orchestrator and bastion 4 each (as
+    // the recorder describes t3 sizes): 12 against a quota of 8.
+    let stderr = refusal(
+        json!({ "service-quotas get-service-quota": { "Quota": { "Value": 8.0 } } }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains(
+            "this run needs 12 on-demand Standard (A, C, D, H, I, M, R, T, Z) vCPUs in eu-west-1"
+        ) && stderr.contains("quota (L-1216C47A) is 8")
+            && stderr.contains("request-service-quota-increase"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "ec2 describe-instance-type-offerings": { "InstanceTypeOfferings": [
+            { "InstanceType": "t3.small" }, { "InstanceType": "t3.micro" }] } }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("c7i.large is not offered in any zone of eu-west-1"),
+        "{stderr}"
+    );
+
+    // Azure: a size restricted for the subscription, a family quota, the regional quota.
+    let stderr = refusal(
+        json!({ "az vm list-skus Standard_D2als_v6": [{ "name": "Standard_D2als_v6", "family": "standardDalsv6Family",
+            "capabilities": [{ "name": "vCPUs", "value": "2" }],
+            "restrictions": [{ "type": "Location", "reasonCode": "NotAvailableForSubscription" }] }] }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("Standard_D2als_v6 is restricted for this subscription in eastus2 (NotAvailableForSubscription)"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "az vm list-usage": [
+            { "name": { "value": "cores" }, "currentValue": 0, "limit": 100 },
+            { "name": { "value": "standardDFamily" }, "currentValue": 2, "limit": 5 }] }),
+        &[],
+    )
+    .await;
+    // Standard_D2als_v6: 2 VMs × 2 vCPUs.
+    assert!(
+        stderr.contains("this run needs 4 vCPUs of the standardDFamily family in eastus2, and only 3 of 5 are free (2 in use)"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        json!({ "az vm list-usage": [{ "name": { "value": "cores" }, "currentValue": 4, "limit": 6 }] }),
+        &[],
+    )
+    .await;
+    assert!(
+        stderr.contains("this run needs 6 vCPUs of the region (Total Regional vCPUs) in eastus2, and only 2 of 6 are free"),
+        "{stderr}"
+    );
+
+    // No right to create the role assignment: refused, with the flag that does without.
+    let no_rights = json!({ "az rest": { "value": [{ "actions": ["Microsoft.Compute/*", "Microsoft.Network/*"], "notActions": [] }] } });
+    let stderr = refusal(no_rights.clone(), &[]).await;
+    assert!(
+        stderr.contains(
+            "may not create role assignments (Microsoft.Authorization/roleAssignments/write)"
+        ) && stderr.contains("--no-self-deallocate"),
+        "{stderr}"
+    );
+    // With the flag: a warning of what it costs, and on to the confirmation.
+    let stderr = refusal(no_rights, &["--no-self-deallocate"]).await;
+    assert!(
+        stderr.contains("--no-self-deallocate: Azure runner VMs cannot deallocate themselves")
+            && stderr.contains("stays allocated, and billed")
+            && stderr.contains("confirm on a terminal, or pass --yes"),
+        "{stderr}"
+    );
+    assert!(!recorders.state_root().exists());
+}
+
+/// Claims a task as the runner `runner_id` (a host name plus "-<slot>") and fails it with an
+/// error archive whose meta.json names that runner.
+async fn fail_one(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    instance_type: &str,
+    runner_id: &str,
+) {
+    let claim = ClaimRequest {
+        provider: Provider::Aws,
+        instance_type: instance_type.to_owned(),
+        runner_id: runner_id.to_owned(),
+    };
+    let response = client
+        .post(format!("{url}/tasks/claim"))
+        .bearer_auth(key)
+        .json(&claim)
+        .send()
+        .await
+        .unwrap();
+    let (task, urls) = match response.json::<ClaimResponse>().await.unwrap() {
+        ClaimResponse::Assigned {
+            task,
+            presigned_urls,
+        } => (task, presigned_urls),
+        other => panic!("expected a task of {instance_type}, got {other:?}"),
+    };
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, body) in [
+        (
+            layout::ERROR_JSON,
+            json!({ "error_type": "ruby_bench_failed", "error_message": "no report" }),
+        ),
+        (layout::META_JSON, json!({ "runner_id": runner_id })),
+    ] {
+        let bytes = body.to_string().into_bytes();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let upload = client.put(&urls.error).body(archive).send().await.unwrap();
+    assert!(upload.status().is_success(), "upload: {}", upload.status());
+    let fail = FailRequest {
+        runner_id: runner_id.to_owned(),
+        error_type: "ruby_bench_failed".to_owned(),
+        error_message: "no report".to_owned(),
+        s3_error_key: Some(layout::task_error_key(task.run_id, task.id)),
+        debug_mode: Some(true),
+    };
+    let response = client
+        .post(format!("{url}/tasks/{}/fail", task.id))
+        .bearer_auth(key)
+        .json(&fail)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "fail: {}",
+        response.status()
+    );
+}
+
+#[tokio::test]
+async fn debug_mode_keeps_only_the_hosts_of_failed_tasks() {
+    let stack = stack().await;
+    let recorders = Recorders::new();
+    recorders.set_meta_outputs(&stack.orchestrator_url, &stack.api_key);
+    // What the applies leave: two runner hosts, and the orchestrator host.
+    let runner = |key: &str| json!({ "index_key": key, "attributes": { "tags": { "Name": format!("rcb-@RUN_ID@-{key}") } } });
+    let aws_state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "runner",
+        "instances": [runner("c7i.large-0"), runner("c7i.large-1")] }] });
+    std::fs::write(recorders.path("aws-state.json"), aws_state.to_string()).unwrap();
+    let meta_state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "orchestrator",
+        "instances": [{ "index_key": 0, "attributes": {} }] }] });
+    std::fs::write(recorders.path("meta-state.json"), meta_state.to_string()).unwrap();
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 2, "aws": ["c7i.large"], "debug_mode": true }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.push("--yes");
+
+    let master = recorders.run("master.fish", &args, &[]);
+    let runners = async {
+        let client = reqwest::Client::new();
+        let run_id = loop {
+            let response = client
+                .get(format!("{}/run", stack.orchestrator_url))
+                .bearer_auth(&stack.api_key)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 200 {
+                break response.json::<Value>().await.unwrap()["run_id"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        complete_one(
+            &client,
+            &stack.orchestrator_url,
+            &stack.api_key,
+            Provider::Aws,
+            "c7i.large",
+        )
+        .await;
+        let failed_runner = format!("rcb-{run_id}-c7i.large-1-0");
+        fail_one(
+            &client,
+            &stack.orchestrator_url,
+            &stack.api_key,
+            "c7i.large",
+            &failed_runner,
+        )
+        .await;
+        run_id
+    };
+    let (output, run_id) = tokio::join!(master, runners);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "a task failed: {stderr}");
+    let calls = recorders.calls();
+    let destroys: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.tool == "terraform" && c.event == "end" && c.subcommand() == "destroy")
+        .collect();
+    assert_eq!(destroys.len(), 2, "{destroys:#?}");
+    let aws = destroys
+        .iter()
+        .find(|c| c.stack() == "aws")
+        .expect("the other runner goes");
+    assert!(
+        aws.argv
+            .contains(r#"-target=aws_instance.runner["c7i.large-0"]"#)
+            && !aws.argv.contains("c7i.large-1"),
+        "{aws:#?}"
+    );
+    let meta = destroys
+        .iter()
+        .find(|c| c.stack() == "meta")
+        .expect("the orchestrator goes");
+    assert!(
+        meta.argv.ends_with("-target=aws_instance.orchestrator"),
+        "{meta:#?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "debug mode: kept up for inspection: rcb-{run_id}-c7i.large-1;"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        recorders
+            .state_root()
+            .join(run_id.to_string())
+            .join("aws.tfstate")
+            .exists(),
+        "the run stays known to nuke"
+    );
+}
+
 /// State of a finished run as the master script leaves it: meta, aws and azure.
 fn write_run_state(recorders: &Recorders, run_id: &str) {
     let dir = recorders.state_root().join(run_id);
     std::fs::create_dir_all(&dir).unwrap();
+    // The run's SSH key, which meta wrote and names in its outputs.
+    let key = recorders.path(&format!("rcb-{run_id}-key"));
+    std::fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----").unwrap();
     for (stack, region) in [
         ("meta", "eu-west-1"),
         ("aws", "eu-central-1"),
         ("azure", "eastus2"),
     ] {
+        let state = json!({
+            "version": 4,
+            "resources": [
+                { "mode": "data", "type": "aws_ami", "name": "ubuntu", "instances": [{}] },
+                { "mode": "managed", "type": format!("{stack}_host"), "name": "runner", "instances": [{}, {}] },
+            ],
+            "outputs": if stack == "meta" {
+                json!({ "ssh_private_key_path": { "value": key }, "orchestrator_public_ip": { "value": "203.0.113.8" } })
+            } else {
+                json!({})
+            },
+        });
+        std::fs::write(dir.join(format!("{stack}.tfstate")), state.to_string()).unwrap();
         std::fs::write(
-            dir.join(format!("{stack}.tfstate")),
-            r#"{"version": 4, "resources": [{}]}"#,
+            dir.join(format!("{stack}.tfstate.backup")),
+            state.to_string(),
         )
         .unwrap();
         std::fs::write(
             dir.join(format!("{stack}.tfvars.json")),
-            json!({ "run_id": run_id, "region": region }).to_string(),
+            json!({ "run_id": run_id, "region": region, "route53_zone_id": "Z0RCB", "domain": "bench.example.com" }).to_string(),
         )
         .unwrap();
     }
@@ -571,7 +1200,8 @@ fn leftovers() -> Value {
             { "GroupId": "sg-run7", "GroupName": "rcb-7-runners", "Tags": tags("7") },
             { "GroupId": "sg-default", "GroupName": "default", "Tags": tags("7") }] },
         "ec2 describe-subnets": { "Subnets": [{ "SubnetId": "subnet-run7", "Tags": tags("7") }] },
-        "ec2 describe-route-tables": { "RouteTables": [{ "RouteTableId": "rtb-run7", "Associations": [], "Tags": tags("7") }] },
+        "ec2 describe-route-tables": { "RouteTables": [{ "RouteTableId": "rtb-run7", "Associations": [
+            { "RouteTableAssociationId": "rtbassoc-run7", "SubnetId": "subnet-untagged", "Main": false }], "Tags": tags("7") }] },
         "ec2 describe-internet-gateways": { "InternetGateways": [{ "InternetGatewayId": "igw-run7", "Attachments": [], "Tags": tags("7") }] },
         "ec2 describe-vpcs": { "Vpcs": [{ "VpcId": "vpc-run7", "Tags": tags("7") }, { "VpcId": "vpc-prod" }] },
         "ec2 describe-volumes": { "Volumes": [] },
@@ -583,6 +1213,8 @@ fn leftovers() -> Value {
         "iam list-role-tags rcb-7-orchestrator": { "Tags": tags("7") },
         "iam list-instance-profiles": { "InstanceProfiles": [{ "InstanceProfileName": "rcb-7-orchestrator-profile" }] },
         "iam list-instance-profile-tags rcb-7-orchestrator-profile": { "Tags": tags("7") },
+        "route53 list-resource-record-sets": { "ResourceRecordSets": [
+            { "Name": "bench.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{ "Value": "203.0.113.8" }] }] },
         "az group list": [
             { "name": "rcb-7", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "7" } },
             { "name": "rcb-8", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "8" } },
@@ -709,6 +1341,35 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
         "a run's nuke leaves local Docker alone"
     );
     assert!(stderr.contains("nothing of run 7 remains"), "{stderr}");
+    // What each destroy takes is said; route tables are disassociated before their deletion.
+    assert!(
+        stderr.contains("destroying: aws_host.runner ×2") && !stderr.contains("aws_ami"),
+        "{stderr}"
+    );
+    let disassociated = position(&calls, |c| {
+        c.argv
+            .starts_with("ec2 disassociate-route-table --association-id rtbassoc-run7")
+    });
+    let route_table_deleted = position(&calls, |c| {
+        c.argv
+            .starts_with("ec2 delete-route-table --route-table-id rtb-run7")
+    });
+    assert!(disassociated < route_table_deleted, "{calls:#?}");
+    // The run's DNS record, left behind, went too.
+    assert!(
+        calls.iter().any(|c| c
+            .argv
+            .starts_with("route53 change-resource-record-sets --hosted-zone-id Z0RCB")),
+        "{calls:#?}"
+    );
+    assert!(!recorders.world().to_string().contains("bench.example.com"));
+    // Fully destroyed: the run's state, variables, backups and SSH key are gone.
+    assert!(!recorders.state_root().join("7").exists());
+    assert!(!recorders.path("rcb-7-key").exists());
+    assert!(
+        stderr.contains("deleted the state and variable files of run 7"),
+        "{stderr}"
+    );
     let world = recorders.world().to_string();
     for untouched in [
         "i-run8",
@@ -772,6 +1433,47 @@ async fn nuke_goes_on_past_a_failing_destroy_and_a_failing_delete_and_reports_wh
     recorders.fail = String::new();
     let output = recorders.run("nuke.fish", &["--run-id", "7"], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+}
+
+#[tokio::test]
+async fn nuke_reports_what_it_could_not_check_and_keeps_the_runs_files() {
+    let mut recorders = Recorders::new();
+    write_run_state(&recorders, "7");
+    let mut world = leftovers();
+    world["s3api list-buckets"]["Buckets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "Name": "rcb-7-unreadable" }));
+    recorders.set_world(world);
+    recorders.fail = "aws:s3api:get-bucket-tagging:rcb-7-unreadable".to_owned();
+
+    let output = recorders
+        .run("nuke.fish", &["--run-id", "7", "--dry-run"], &[])
+        .await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not check bucket rcb-7-unreadable: its tags could not be read"),
+        "{stderr}"
+    );
+
+    let output = recorders.run("nuke.fish", &["--run-id", "7"], &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not check whether these are of run 7")
+            && stderr.contains("  bucket rcb-7-unreadable (its tags could not be read"),
+        "{stderr}"
+    );
+    assert!(
+        !deletions(&recorders.calls()).contains(&"rcb-7-unreadable".to_owned()),
+        "never deleted unseen"
+    );
+    assert!(
+        stderr.contains("1 could not be checked") && !stderr.contains("nothing of run 7 remains"),
+        "{stderr}"
+    );
+    assert!(recorders.state_root().join("7/meta.tfvars.json").exists());
 }
 
 #[tokio::test]

@@ -854,3 +854,40 @@ fn a_wrong_count_formula_is_caught() {
         "floor() must not pass for ceil()"
     );
 }
+
+#[test]
+fn the_route53_record_takes_over_an_old_name() {
+    let meta = stack("meta");
+    let records = meta.resources_of("aws_route53_record");
+    assert!(!records.is_empty(), "meta makes the record with a zone");
+    for record in records {
+        assert_eq!(
+            infra_checks::stack::attr(record.body, "allow_overwrite")
+                .and_then(infra_checks::stack::as_bool),
+            Some(true),
+            "{}: an earlier run's record of the name must not fail the apply",
+            record.address()
+        );
+    }
+}
+
+#[test]
+fn the_orchestrator_host_never_serves_caddys_default_site() {
+    let script =
+        std::fs::read_to_string(terraform_root().join("meta/cloud-init/orchestrator-setup.sh"))
+            .unwrap();
+    let caddyfile = script
+        .find("/etc/caddy/Caddyfile")
+        .expect("the setup script installs the Caddyfile");
+    let install = script
+        .find("install_packages docker.io caddy")
+        .expect("the setup script installs caddy");
+    assert!(
+        caddyfile < install,
+        "the Caddyfile is in place before the caddy package starts Caddy"
+    );
+    assert!(
+        script.contains("--force-confold"),
+        "the package keeps our Caddyfile"
+    );
+}

@@ -1,6 +1,9 @@
 //! The orchestrator's API as the runner uses it, with the retry policy of the seed: keep
-//! trying for up to `CLAIM_RETRY_SECS` while the orchestrator cannot be reached, answers
-//! 5xx, or has no run yet (404 on claim).
+//! trying for up to `CLAIM_RETRY_SECS` while the orchestrator cannot be reached or answers
+//! 5xx. "No run yet" (404 on claim) is an answer, not an outage: the master script starts
+//! the run while the runners' hosts are still being created, and the hosts of a slow cloud
+//! can be up long before it. A runner waits for the run for as long as it gets that
+//! answer; its host's TTL backstop bounds the wait.
 
 use std::time::Duration;
 
@@ -43,8 +46,11 @@ pub struct OrchestratorClient {
 /// What one attempt came to.
 enum Attempt<T> {
     Done(T),
-    /// Worth retrying (connection error, 5xx, no run yet), with what went wrong.
+    /// Worth retrying (connection error, 5xx), with what went wrong.
     Retry(String),
+    /// The orchestrator answered that there is no run yet: wait, with no time limit (the
+    /// retry window starts again at the next failure to get an answer).
+    NoRunYet(String),
     Fail(ApiError),
 }
 
@@ -74,7 +80,7 @@ impl OrchestratorClient {
                 },
                 // 404 means no run was ever started: the master script may not have sent it yet.
                 Ok((StatusCode::NOT_FOUND, body)) => {
-                    Attempt::Retry(format!("no run yet: {}", error_message(&body)))
+                    Attempt::NoRunYet(format!("no run yet: {}", error_message(&body)))
                 }
                 Ok((status, body)) => classify(status, &body),
             }
@@ -157,12 +163,18 @@ impl OrchestratorClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
     {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut backoff = Duration::from_millis(500);
         loop {
             match attempt().await {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Fail(err) => return Err(err),
+                Attempt::NoRunYet(problem) => {
+                    started = Instant::now();
+                    tracing::info!("orchestrator: {problem}; asking again in {backoff:?}");
+                    tokio::time::sleep(with_jitter(backoff)).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
                 Attempt::Retry(problem) => {
                     let waited = started.elapsed();
                     if waited >= self.retry_window {
@@ -198,4 +210,53 @@ fn error_message(body: &[u8]) -> String {
 /// not retry together.
 pub fn with_jitter(duration: Duration) -> Duration {
     duration.mul_f64(rand::rng().random_range(0.5..1.5))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use protocol::{ClaimRequest, ClaimResponse, Provider};
+
+    use super::OrchestratorClient;
+
+    /// A claim that gets "no run yet" for longer than the retry window keeps waiting: the
+    /// window is for an orchestrator that does not answer.
+    #[tokio::test]
+    async fn no_run_yet_is_waited_out_beyond_the_retry_window() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().route(
+            "/tasks/claim",
+            axum::routing::post(move || {
+                let counted = counted.clone();
+                async move {
+                    // About 3 s of 404s (backoff 0.5 s, 1 s, 2 s, with jitter), then done.
+                    if counted.fetch_add(1, Ordering::SeqCst) < 3 {
+                        (
+                            StatusCode::NOT_FOUND,
+                            r#"{"error": "no run has been started"}"#,
+                        )
+                    } else {
+                        (StatusCode::OK, r#"{"status": "done"}"#)
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let client = OrchestratorClient::new(&url, "key", std::time::Duration::from_millis(300));
+        let request = ClaimRequest {
+            provider: Provider::Aws,
+            instance_type: "c7i.large".to_owned(),
+            runner_id: "test-1".to_owned(),
+        };
+        let answer = client.claim(&request).await.unwrap();
+        assert!(matches!(answer, ClaimResponse::Done), "{answer:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
 }

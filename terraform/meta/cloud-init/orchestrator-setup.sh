@@ -13,7 +13,8 @@ install_packages() {
     attempt=1
     while [ "$attempt" -le 10 ]; do
         if apt-get -q update \
-            && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install "$@"; then
+            && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
+                -o Dpkg::Options::=--force-confold install "$@"; then
             return 0
         fi
         attempt=$((attempt + 1))
@@ -33,6 +34,12 @@ load_image() {
     rm -f "$tarball"
 }
 
+# The host serves nothing but the orchestrator: Ubuntu's caddy package starts at install
+# with its default site (a placeholder page on :80) unless our Caddyfile is already in
+# place, and --force-confold keeps ours over the package's. Until the orchestrator is up,
+# Caddy answers 502, which the master script reads as "not up yet".
+install -d -m 0755 /etc/caddy
+install -m 0644 /etc/rcb/Caddyfile /etc/caddy/Caddyfile
 install_packages docker.io caddy
 systemctl enable --now docker
 load_image postgres
@@ -54,7 +61,6 @@ docker run -d --name rcb-orchestrator --restart unless-stopped \
     --env-file /etc/rcb/orchestrator.env \
     rcb/orchestrator:latest
 
-install -m 0644 /etc/rcb/Caddyfile /etc/caddy/Caddyfile
 systemctl enable caddy
 systemctl restart caddy
 echo "rcb: orchestrator host ready"

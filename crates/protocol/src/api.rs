@@ -260,7 +260,8 @@ impl CompleteRequest {
 pub struct FailRequest {
     /// The runner that holds the task.
     pub runner_id: String,
-    /// A short machine-readable kind of failure, e.g. `benchmark_crash`.
+    /// A short machine-readable kind of failure. Any text is accepted and recorded; this
+    /// project's runner sends a [`crate::ErrorType`].
     pub error_type: String,
     /// What went wrong, for people.
     pub error_message: String,

@@ -72,28 +72,12 @@ named_enum!(FailedBy, "failed by", "runner or orchestrator", {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::names::assert_names_agree_with_serde;
 
     #[test]
     fn names_agree_with_serde() {
-        for error_type in ErrorType::ALL {
-            assert_eq!(
-                serde_json::to_value(error_type).unwrap(),
-                json!(error_type.as_str())
-            );
-            assert_eq!(
-                error_type.as_str().parse::<ErrorType>().unwrap(),
-                *error_type
-            );
-            assert_eq!(error_type.to_string(), error_type.as_str());
-        }
-        for failed_by in FailedBy::ALL {
-            assert_eq!(
-                serde_json::to_value(failed_by).unwrap(),
-                json!(failed_by.as_str())
-            );
-            assert_eq!(failed_by.as_str().parse::<FailedBy>().unwrap(), *failed_by);
-        }
+        assert_names_agree_with_serde(ErrorType::ALL);
+        assert_names_agree_with_serde(FailedBy::ALL);
     }
 
     #[test]

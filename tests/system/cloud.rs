@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, Provider, layout};
+use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, Provider, archive, layout};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -221,18 +221,8 @@ async fn complete_one(
         } => (task, presigned_urls),
         other => panic!("expected a task of {instance_type}, got {other:?}"),
     };
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
     let report = b"bench  yjit (ms)\nfib    10.0\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(report.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, layout::OUTPUT_TXT, &report[..])
-        .unwrap();
-    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let archive = archive::pack(&[(layout::OUTPUT_TXT, report)], 0);
     let upload = client.put(&urls.result).body(archive).send().await.unwrap();
     assert!(upload.status().is_success(), "upload: {}", upload.status());
     let complete = CompleteRequest {

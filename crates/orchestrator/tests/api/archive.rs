@@ -15,13 +15,19 @@ const RUN_ID: i64 = 1_800_000_000;
 fn result_files(run: u32) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
-            "output.txt",
+            layout::OUTPUT_TXT,
             format!("ruby-bench output of run {run}\n").into_bytes(),
         ),
-        ("ruby-bench.txt", b"bench  yjit (ms)\nfib    1.0\n".to_vec()),
-        ("ruby-bench.json", br#"{"raw_data": {}}"#.to_vec()),
-        ("ruby-bench.csv", b"bench,yjit\nfib,1.0\n".to_vec()),
-        ("meta.json", format!(r#"{{"run": {run}}}"#).into_bytes()),
+        (
+            layout::RUBY_BENCH_TXT,
+            b"bench  yjit (ms)\nfib    1.0\n".to_vec(),
+        ),
+        (layout::RUBY_BENCH_JSON, br#"{"raw_data": {}}"#.to_vec()),
+        (layout::RUBY_BENCH_CSV, b"bench,yjit\nfib,1.0\n".to_vec()),
+        (
+            layout::META_JSON,
+            format!(r#"{{"run": {run}}}"#).into_bytes(),
+        ),
     ]
 }
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::{ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, Provider, layout};
+use protocol::{
+    ClaimRequest, ClaimResponse, CompleteRequest, ErrorType, FailRequest, Provider, archive, layout,
+};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -247,18 +249,8 @@ async fn complete_one(
         } => (task, presigned_urls),
         other => panic!("expected a task of {instance_type}, got {other:?}"),
     };
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
     let report = b"bench  yjit (ms)\nfib    10.0\n";
-    let mut header = tar::Header::new_gnu();
-    header.set_size(report.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(&mut header, layout::OUTPUT_TXT, &report[..])
-        .unwrap();
-    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let archive = archive::pack(&[(layout::OUTPUT_TXT, report)], 0);
     let upload = client.put(&urls.result).body(archive).send().await.unwrap();
     assert!(upload.status().is_success(), "upload: {}", upload.status());
     let complete = CompleteRequest {
@@ -997,29 +989,24 @@ async fn fail_one(
         } => (task, presigned_urls),
         other => panic!("expected a task of {instance_type}, got {other:?}"),
     };
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    for (name, body) in [
-        (
-            layout::ERROR_JSON,
-            json!({ "error_type": "ruby_bench_failed", "error_message": "no report" }),
-        ),
-        (layout::META_JSON, json!({ "runner_id": runner_id })),
-    ] {
-        let bytes = body.to_string().into_bytes();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, name, &bytes[..]).unwrap();
-    }
-    let archive = builder.into_inner().unwrap().finish().unwrap();
+    let error = json!({
+        "error_type": ErrorType::RubyBenchFailed,
+        "error_message": "no report",
+    })
+    .to_string();
+    let meta = json!({ "runner_id": runner_id }).to_string();
+    let archive = archive::pack(
+        &[
+            (layout::ERROR_JSON, error.as_bytes()),
+            (layout::META_JSON, meta.as_bytes()),
+        ],
+        1_733_945_123,
+    );
     let upload = client.put(&urls.error).body(archive).send().await.unwrap();
     assert!(upload.status().is_success(), "upload: {}", upload.status());
     let fail = FailRequest {
         runner_id: runner_id.to_owned(),
-        error_type: "ruby_bench_failed".to_owned(),
+        error_type: ErrorType::RubyBenchFailed.to_string(),
         error_message: "no report".to_owned(),
         s3_error_key: Some(layout::task_error_key(task.run_id, task.id)),
         debug_mode: Some(true),

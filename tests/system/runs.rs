@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use protocol::layout;
 use serde_json::json;
 
 use crate::harness::*;
@@ -26,11 +27,11 @@ fn unpacked(run_dir: &Path) -> Vec<(String, Vec<String>)> {
 }
 
 const RESULT_FILES: [&str; 5] = [
-    "meta.json",
-    "output.txt",
-    "ruby-bench.csv",
-    "ruby-bench.json",
-    "ruby-bench.txt",
+    layout::META_JSON,
+    layout::OUTPUT_TXT,
+    layout::RUBY_BENCH_CSV,
+    layout::RUBY_BENCH_JSON,
+    layout::RUBY_BENCH_TXT,
 ];
 
 #[tokio::test]
@@ -108,7 +109,7 @@ async fn a_run_with_a_failed_task_exits_2_with_the_others_unpacked() {
         )
     );
     assert!(
-        folders[1].0 == "mixed-2" && folders[1].1.contains(&"error.json".to_owned()),
+        folders[1].0 == "mixed-2" && folders[1].1.contains(&layout::ERROR_JSON.to_owned()),
         "{folders:?}"
     );
     assert_eq!(
@@ -152,7 +153,7 @@ async fn a_run_ended_early_exits_2() {
     );
     assert_eq!(folders[0].1, RESULT_FILES.map(str::to_owned).to_vec());
     assert!(
-        folders[1].1.contains(&"error.json".to_owned()),
+        folders[1].1.contains(&layout::ERROR_JSON.to_owned()),
         "{folders:?}"
     );
 }

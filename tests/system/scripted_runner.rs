@@ -1,13 +1,12 @@
 //! A runner played by the test, over the same HTTP API and presigned URLs as the real one,
 //! so a test decides which task completes, fails or hangs.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use local_stack::LocalStack;
 use protocol::{
-    ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest, FailRequest, PresignedUrls,
-    Provider, RunStatus, layout,
+    ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest, ErrorType, FailRequest,
+    PresignedUrls, Provider, RunStatus, archive, layout,
 };
 use serde_json::json;
 
@@ -71,22 +70,25 @@ impl ScriptedRunner {
             "run": task.run, "runner_id": format!("scripted-{}", task.instance_type), "ruby_version": task.ruby_version,
             "ruby_description": "ruby 3.1.2p20", "started_at": "2026-11-28T10:00:00Z", "finished_at": "2026-11-28T10:01:00Z",
         });
-        let archive = gzip_tar(&[
-            (
-                layout::OUTPUT_TXT,
-                format!("Running benchmark \"fib\" (1/1)\n{report}").as_bytes(),
-            ),
-            (layout::RUBY_BENCH_TXT, report.as_bytes()),
-            (
-                layout::RUBY_BENCH_JSON,
-                b"{\"metadata\": {}, \"raw_data\": {}}",
-            ),
-            (
-                layout::RUBY_BENCH_CSV,
-                b"bench,interp (ms)\nfib,10.0 \xc2\xb1 1.0%\n",
-            ),
-            (layout::META_JSON, meta.to_string().as_bytes()),
-        ]);
+        let archive = archive::pack(
+            &[
+                (
+                    layout::OUTPUT_TXT,
+                    format!("Running benchmark \"fib\" (1/1)\n{report}").as_bytes(),
+                ),
+                (layout::RUBY_BENCH_TXT, report.as_bytes()),
+                (
+                    layout::RUBY_BENCH_JSON,
+                    b"{\"metadata\": {}, \"raw_data\": {}}",
+                ),
+                (
+                    layout::RUBY_BENCH_CSV,
+                    b"bench,interp (ms)\nfib,10.0 \xc2\xb1 1.0%\n",
+                ),
+                (layout::META_JSON, meta.to_string().as_bytes()),
+            ],
+            0,
+        );
         self.upload(&urls.result, archive).await;
         let request = CompleteRequest {
             runner_id: format!("scripted-{}", task.instance_type),
@@ -98,15 +100,18 @@ impl ScriptedRunner {
 
     /// Uploads an error archive like the runner's and reports the task failed.
     pub async fn fail(&self, task: &ClaimedTask, urls: &PresignedUrls) {
-        let error = json!({ "error_type": "ruby_bench_failed", "error_message": "no report came out", "exit_code": 2 });
-        let archive = gzip_tar(&[
-            (layout::ERROR_JSON, error.to_string().as_bytes()),
-            (layout::OUTPUT_TXT, b"Running benchmark \"fib\" (1/1)\n"),
-        ]);
+        let error = json!({ "error_type": ErrorType::RubyBenchFailed, "error_message": "no report came out", "exit_code": 2 });
+        let archive = archive::pack(
+            &[
+                (layout::ERROR_JSON, error.to_string().as_bytes()),
+                (layout::OUTPUT_TXT, b"Running benchmark \"fib\" (1/1)\n"),
+            ],
+            0,
+        );
         self.upload(&urls.error, archive).await;
         let request = FailRequest {
             runner_id: format!("scripted-{}", task.instance_type),
-            error_type: "ruby_bench_failed".into(),
+            error_type: ErrorType::RubyBenchFailed.to_string(),
             error_message: "no report came out".into(),
             s3_error_key: Some(layout::task_error_key(task.run_id, task.id)),
             debug_mode: Some(false),
@@ -145,20 +150,4 @@ impl ScriptedRunner {
             response.status()
         );
     }
-}
-
-fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    for (name, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, name, *bytes).unwrap();
-    }
-    let mut encoder = builder.into_inner().unwrap();
-    encoder.flush().unwrap();
-    encoder.finish().unwrap()
 }

@@ -273,19 +273,7 @@ fn output_txt(seed: u64, size: usize) -> Vec<u8> {
 
 /// A runner's `result.tar.gz` holding one `output.txt`.
 fn pack(content: &[u8]) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut builder = tar::Builder::new(encoder);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(1_733_945_123);
-    builder
-        .append_data(&mut header, layout::OUTPUT_TXT, content)
-        .expect("writing to memory");
-    builder
-        .into_inner()
-        .and_then(|encoder| encoder.finish())
-        .expect("writing to memory")
+    protocol::archive::pack(&[(layout::OUTPUT_TXT, content)], 1_733_945_123)
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -12,12 +12,6 @@ use time::OffsetDateTime;
 use crate::config::{Provider, RubyBenchSelection};
 use crate::validation::{Fields, Result, ValidationError, as_object, parse_object};
 
-/// The `error_type` the orchestrator records for claimed tasks when a run is stopped early.
-pub const ERROR_TYPE_RUN_STOPPED: &str = "run_stopped";
-
-/// The `error_type` the orchestrator records for a task whose heartbeats stopped arriving.
-pub const ERROR_TYPE_HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
-
 /// How request bodies are named in messages about malformed JSON.
 const REQUEST_BODY: &str = "request body";
 
@@ -260,7 +254,8 @@ impl CompleteRequest {
 pub struct FailRequest {
     /// The runner that holds the task.
     pub runner_id: String,
-    /// A short machine-readable kind of failure, e.g. `benchmark_crash`.
+    /// A short machine-readable kind of failure. Any text is accepted and recorded; this
+    /// project's runner sends a [`crate::ErrorType`].
     pub error_type: String,
     /// What went wrong, for people.
     pub error_message: String,

@@ -32,8 +32,16 @@ pub const RUBY_BENCH_CSV: &str = "ruby-bench.csv";
 /// The task's [`crate::TaskMeta`], in both archives.
 pub const META_JSON: &str = "meta.json";
 
-/// The task's [`crate::ErrorInfo`], in `error.tar.gz`.
+/// ruby-bench's standard error for the task, in `error.tar.gz`.
+pub const STDERR_TXT: &str = "stderr.txt";
+
+/// The task's [`crate::ErrorInfo`], in `error.tar.gz` (and in the task's folder of the run
+/// archive for every failed task).
 pub const ERROR_JSON: &str = "error.json";
+
+/// What the orchestrator says about a failed task's unreadable `error.tar.gz`, in the task's
+/// folder of the run archive when that folder already holds the runner's [`ERROR_JSON`].
+pub const ARCHIVE_ERROR_JSON: &str = "archive-error.json";
 
 /// The archive of a whole run, built by the orchestrator.
 pub const RUN_ARCHIVE: &str = "results.tar.gz";

@@ -3,6 +3,8 @@
 //! - [`config`]: the run config the master script posts to `POST /run/start`.
 //! - [`api`]: every other request and response body of the orchestrator's API.
 //! - [`meta`]: `meta.json` and `error.json`, written by the runner and read by the site.
+//! - [`failure`]: the closed vocabularies of failed tasks, [`ErrorType`] and [`FailedBy`].
+//! - [`archive`]: the one writer and reader of a task's flat `result.tar.gz` / `error.tar.gz`.
 //! - [`layout`]: file names, S3 keys and folder names that several components agree on.
 //! - [`validation`]: the error type every validating parser returns.
 //!
@@ -15,7 +17,9 @@
 mod names;
 
 pub mod api;
+pub mod archive;
 pub mod config;
+pub mod failure;
 pub mod layout;
 pub mod meta;
 pub mod validation;
@@ -26,6 +30,7 @@ pub use api::{
     TaskCounts, TaskStatus, TaskSummary,
 };
 pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
+pub use failure::{ErrorType, FailedBy};
 pub use meta::{ErrorInfo, TaskMeta};
 pub use names::ParseNameError;
 pub use validation::ValidationError;

@@ -116,7 +116,9 @@ impl TaskMeta {
 /// Why a task failed (`error.json` in `error.tar.gz`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
-    /// A short machine-readable kind of failure, the same as sent to `/fail`.
+    /// A short machine-readable kind of failure, the same as sent to `/fail`: a
+    /// [`crate::ErrorType`] when this project wrote it, kept as text so that the site reads
+    /// every run's results.
     pub error_type: String,
     /// What went wrong, for people.
     pub error_message: String,

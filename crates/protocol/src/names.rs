@@ -88,3 +88,20 @@ macro_rules! named_enum {
         }
     };
 }
+
+/// Checks that every value of a `named_enum!` type has the same name in serde, `Display` and
+/// `FromStr`.
+#[cfg(test)]
+pub(crate) fn assert_names_agree_with_serde<T>(all: &[T])
+where
+    T: NamedEnum + serde::Serialize + std::fmt::Display + std::fmt::Debug,
+{
+    for value in all {
+        let name = value.to_string();
+        assert_eq!(
+            serde_json::to_value(value).unwrap(),
+            serde_json::json!(name)
+        );
+        assert_eq!(name.parse::<T>().unwrap(), *value);
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+pub mod context;
 pub mod cpus;
 pub mod docker;
 pub mod metadata;
@@ -52,7 +53,7 @@ pub async fn run(settings: RunnerSettings, shutdown: CancellationToken) -> anyho
         slot_cpus.len(),
         settings.orchestrator_url
     );
-    let ctx = Arc::new(slot::RunnerContext::new(
+    let ctx = Arc::new(context::RunnerContext::new(
         settings,
         docker.clone(),
         identity,
@@ -61,11 +62,7 @@ pub async fn run(settings: RunnerSettings, shutdown: CancellationToken) -> anyho
 
     let mut slots = tokio::task::JoinSet::new();
     for (index, cpu) in slot_cpus.into_iter().enumerate() {
-        let slot = slot::Slot {
-            ctx: ctx.clone(),
-            runner_id: format!("{base_id}-{}", index + 1),
-            cpu,
-        };
+        let slot = slot::Slot::new(ctx.clone(), format!("{base_id}-{}", index + 1), cpu);
         slots.spawn(slot.run());
     }
     let mut exits = Vec::new();

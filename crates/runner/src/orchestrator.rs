@@ -214,11 +214,9 @@ pub fn with_jitter(duration: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::http::StatusCode;
     use protocol::{ClaimRequest, ClaimResponse, Provider};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::OrchestratorClient;
 
@@ -226,30 +224,30 @@ mod tests {
     /// window is for an orchestrator that does not answer.
     #[tokio::test]
     async fn no_run_yet_is_waited_out_beyond_the_retry_window() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counted = calls.clone();
-        let app = axum::Router::new().route(
-            "/tasks/claim",
-            axum::routing::post(move || {
-                let counted = counted.clone();
-                async move {
-                    // About 3 s of 404s (backoff 0.5 s, 1 s, 2 s, with jitter), then done.
-                    if counted.fetch_add(1, Ordering::SeqCst) < 3 {
-                        (
-                            StatusCode::NOT_FOUND,
-                            r#"{"error": "no run has been started"}"#,
-                        )
-                    } else {
-                        (StatusCode::OK, r#"{"status": "done"}"#)
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let server = MockServer::start().await;
+        // About 3 s of 404s (backoff 0.5 s, 1 s, 2 s, with jitter), then done.
+        Mock::given(method("POST"))
+            .and(path("/tasks/claim"))
+            .respond_with(ResponseTemplate::new(404).set_body_raw(
+                r#"{"error": "no run has been started"}"#,
+                "application/json",
+            ))
+            .up_to_n_times(3)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/tasks/claim"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(r#"{"status": "done"}"#, "application/json"),
+            )
+            .with_priority(2)
+            .mount(&server)
+            .await;
 
-        let client = OrchestratorClient::new(&url, "key", std::time::Duration::from_millis(300));
+        let client =
+            OrchestratorClient::new(&server.uri(), "key", std::time::Duration::from_millis(300));
         let request = ClaimRequest {
             provider: Provider::Aws,
             instance_type: "c7i.large".to_owned(),
@@ -257,6 +255,6 @@ mod tests {
         };
         let answer = client.claim(&request).await.unwrap();
         assert!(matches!(answer, ClaimResponse::Done), "{answer:?}");
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(server.received_requests().await.unwrap().len(), 4);
     }
 }

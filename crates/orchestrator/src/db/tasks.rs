@@ -1,18 +1,14 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
-use protocol::{FailRequest, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec, TaskStatus};
+use protocol::{
+    ErrorType, FailRequest, FailedBy, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec,
+    TaskStatus,
+};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Row};
 use time::OffsetDateTime;
 
 use super::{RunId, TaskId};
-
-/// Who failed a task: the runner through `/fail`, or the orchestrator (heartbeat timeout,
-/// early stop). Only the runner's own failures answer a retried `/fail` with 200.
-pub const FAILED_BY_RUNNER: &str = "runner";
-
-/// See [`FAILED_BY_RUNNER`].
-pub const FAILED_BY_ORCHESTRATOR: &str = "orchestrator";
 
 /// A row of `tasks`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,7 +49,8 @@ pub struct TaskModel {
     pub s3_result_key: Option<String>,
     /// When the task failed.
     pub failed_at: Option<OffsetDateTime>,
-    /// [`FAILED_BY_RUNNER`] or [`FAILED_BY_ORCHESTRATOR`].
+    /// Who failed it, a [`FailedBy`]. Only the runner's own failures answer a retried `/fail`
+    /// with 200.
     pub failed_by: Option<String>,
     /// A short machine-readable kind of failure.
     pub error_type: Option<String>,
@@ -363,7 +360,7 @@ pub async fn update_task_failed(
     failure: &FailRequest,
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'runner', \
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $7, \
              error_type = $3, error_message = $4, s3_error_key = $5, debug_mode = $6, \
              lock_version = lock_version + 1 \
          WHERE id = $1 AND state = 'claimed' AND runner_id = $2",
@@ -374,6 +371,7 @@ pub async fn update_task_failed(
     .bind(&failure.error_message)
     .bind(failure.s3_error_key.as_deref())
     .bind(failure.debug_mode)
+    .bind(FailedBy::Runner.as_str())
     .execute(executor)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -413,7 +411,7 @@ pub async fn update_task_timed_out(
     message: &str,
 ) -> sqlx::Result<Option<TaskModel>> {
     sqlx::query_as(concat!(
-        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $6, \
              error_type = $4, error_message = $5, lock_version = lock_version + 1 \
          WHERE id = $1 AND lock_version = $2 AND state = 'claimed' \
              AND last_heartbeat_at <= now() - make_interval(secs => $3) \
@@ -423,8 +421,9 @@ pub async fn update_task_timed_out(
     .bind(task.id)
     .bind(task.lock_version)
     .bind(timeout_secs)
-    .bind(protocol::api::ERROR_TYPE_HEARTBEAT_TIMEOUT)
+    .bind(ErrorType::HeartbeatTimeout.as_str())
     .bind(message)
+    .bind(FailedBy::Orchestrator.as_str())
     .fetch_optional(executor)
     .await
 }
@@ -449,13 +448,14 @@ pub async fn update_claimed_tasks_stopped(
     message: &str,
 ) -> sqlx::Result<u64> {
     let result = sqlx::query(
-        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $4, \
              error_type = $2, error_message = $3, lock_version = lock_version + 1 \
          WHERE run_id = $1 AND state = 'claimed'",
     )
     .bind(run_id)
-    .bind(protocol::api::ERROR_TYPE_RUN_STOPPED)
+    .bind(ErrorType::RunStopped.as_str())
     .bind(message)
+    .bind(FailedBy::Orchestrator.as_str())
     .execute(executor)
     .await?;
     Ok(result.rows_affected())

@@ -15,9 +15,10 @@
 //! What is in memory at once: a few source chunks per open task archive, the tar and gzip
 //! buffers, and at most three parts (one being filled, one queued, one being uploaded).
 //!
-//! A task's archive that is missing or cannot be read does not stop the build: the task's
-//! folder gets an `error.json` saying so (see [`ERROR_TYPE_ARCHIVE_MISSING`] and
-//! [`ERROR_TYPE_ARCHIVE_UNREADABLE`]) and the build goes on.
+//! Task archives are read by [`protocol::archive`], which keeps only what the flatness rule
+//! allows. A task's archive that is missing or cannot be read does not stop the build: the
+//! task's folder gets an `error.json` saying so ([`ErrorType::ArchiveMissing`] or
+//! [`ErrorType::ArchiveUnreadable`]) and the build goes on.
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -28,9 +29,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::{Buf, Bytes};
 use flate2::Compression;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use protocol::{ErrorInfo, TaskStatus, layout};
+use protocol::archive::{self as task_archive, ReadError};
+use protocol::{ErrorInfo, ErrorType, TaskStatus, layout};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
@@ -53,18 +54,6 @@ const SOURCES_AHEAD: usize = 2;
 
 /// How many body chunks of one task archive may wait for the encoder.
 const CHUNKS_AHEAD: usize = 8;
-
-/// The `error_type` of the `error.json` written for a completed task whose `result.tar.gz` is
-/// not in S3.
-pub const ERROR_TYPE_ARCHIVE_MISSING: &str = "archive_missing";
-
-/// The `error_type` of the `error.json` written for a task whose archive could not be read
-/// (S3 failed, or it is not a gzipped tar).
-pub const ERROR_TYPE_ARCHIVE_UNREADABLE: &str = "archive_unreadable";
-
-/// The file a task's folder gets when the orchestrator has something to say about an
-/// unreadable archive and the folder already holds the runner's `error.json`.
-pub const ARCHIVE_ERROR_JSON: &str = "archive-error.json";
 
 /// What a build put into the archive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -380,12 +369,12 @@ fn write_task<W: Write>(
         // A failed task need not have uploaded an error archive.
         Some(Chunk::Missing) if !completed => None,
         Some(Chunk::Missing) => Some((
-            ERROR_TYPE_ARCHIVE_MISSING,
+            ErrorType::ArchiveMissing,
             format!("the task completed but its {archive_name} is not in S3"),
         )),
-        Some(Chunk::Failed(message)) => Some((ERROR_TYPE_ARCHIVE_UNREADABLE, message)),
+        Some(Chunk::Failed(message)) => Some((ErrorType::ArchiveUnreadable, message)),
         None => Some((
-            ERROR_TYPE_ARCHIVE_UNREADABLE,
+            ErrorType::ArchiveUnreadable,
             format!("the task's {archive_name} is empty"),
         )),
     };
@@ -407,7 +396,7 @@ fn write_task<W: Write>(
             error_type: task
                 .error_type
                 .clone()
-                .unwrap_or_else(|| "unknown".to_owned()),
+                .unwrap_or_else(|| ErrorType::Unknown.to_string()),
             error_message,
             exit_code: None,
         };
@@ -415,12 +404,12 @@ fn write_task<W: Write>(
     }
     if let Some((error_type, message)) = problem {
         let name = if written.contains(layout::ERROR_JSON) {
-            ARCHIVE_ERROR_JSON
+            layout::ARCHIVE_ERROR_JSON
         } else {
             layout::ERROR_JSON
         };
         let info = ErrorInfo {
-            error_type: error_type.to_owned(),
+            error_type: error_type.to_string(),
             error_message: format!("task {}: {message}", task.id),
             exit_code: None,
         };
@@ -429,74 +418,32 @@ fn write_task<W: Write>(
     Ok(())
 }
 
-/// Copies the regular files of one flat task archive into `folder`. The outer error is a
-/// failure to write the output; the inner one says why the source could not be read (files
-/// copied before that stay, whole).
+/// Copies the files of one task archive into `folder`. The outer error is a failure to write
+/// the output; the inner one says why the source could not be read (files copied before that
+/// stay, whole).
 fn copy_files<W: Write>(
     builder: &mut tar::Builder<W>,
     folder: &str,
     reader: ChunkReader,
     written: &mut HashSet<String>,
     report: &mut ArchiveReport,
-) -> io::Result<Result<(), (&'static str, String)>> {
-    let unreadable = |err: io::Error| {
-        Ok(Err((
-            ERROR_TYPE_ARCHIVE_UNREADABLE,
-            format!("the archive is not a readable tar.gz: {err}"),
-        )))
-    };
-    let mut archive = tar::Archive::new(GzDecoder::new(reader));
-    {
-        let entries = match archive.entries() {
-            Ok(entries) => entries,
-            Err(err) => return unreadable(err),
-        };
-        for entry in entries {
-            let mut entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => return unreadable(err),
-            };
-            let kind = entry.header().entry_type();
-            let Some(name) = flat_name(&entry.path_bytes()) else {
-                continue;
-            };
-            // Archives are flat (decisions.md): anything but a regular file at the top level
-            // (directories, links, nested paths) is left out, and so is a repeated name.
-            if !kind.is_file() || !written.insert(name.clone()) {
-                continue;
-            }
-            let size = entry.size();
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(0o644);
-            header.set_size(size);
-            header.set_mtime(entry.header().mtime().unwrap_or(0));
-            let mut data = ExactReader::new(&mut entry, size);
-            builder.append_data(&mut header, format!("{folder}/{name}"), &mut data)?;
-            report.files += 1;
-            if let Some(err) = data.error {
-                return Ok(Err((
-                    ERROR_TYPE_ARCHIVE_UNREADABLE,
-                    format!("{name} could not be read whole (the rest is zeros): {err}"),
-                )));
-            }
-        }
+) -> io::Result<Result<(), (ErrorType, String)>> {
+    let copied = task_archive::read_files(reader, |file| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(file.size);
+        header.set_mtime(file.mtime);
+        builder.append_data(&mut header, format!("{folder}/{}", file.name), file.content)?;
+        written.insert(file.name.to_owned());
+        report.files += 1;
+        Ok(())
+    });
+    match copied {
+        Ok(()) => Ok(Ok(())),
+        Err(ReadError::Consumer(err)) => Err(err),
+        Err(err) => Ok(Err((ErrorType::ArchiveUnreadable, err.to_string()))),
     }
-    // Read to the end, so that the gzip trailer's checksum is checked too.
-    if let Err(err) = io::copy(&mut archive.into_inner(), &mut io::sink()) {
-        return unreadable(err);
-    }
-    Ok(Ok(()))
-}
-
-/// The name of a top-level entry of a flat archive (`name` or `./name`), or `None` for the
-/// archive's own directory and anything nested or odd.
-fn flat_name(path: &[u8]) -> Option<String> {
-    let path = path.strip_prefix(b"./").unwrap_or(path);
-    let name = std::str::from_utf8(path).ok()?;
-    let plain =
-        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
-    plain.then(|| name.to_owned())
 }
 
 fn append_json<W: Write>(
@@ -538,56 +485,6 @@ impl Read for ChunkReader {
                 None => return Ok(0),
             }
         }
-    }
-}
-
-/// Yields exactly `size` bytes: the inner reader's, then zeros if it fails or ends early. The
-/// tar builder writes as many bytes as it reads after a header that promised `size`, so a
-/// short read would break every entry after it; a padded file keeps the archive readable and
-/// the error is recorded.
-struct ExactReader<R> {
-    inner: R,
-    remaining: u64,
-    error: Option<io::Error>,
-}
-
-impl<R: Read> ExactReader<R> {
-    fn new(inner: R, size: u64) -> Self {
-        Self {
-            inner,
-            remaining: size,
-            error: None,
-        }
-    }
-}
-
-impl<R: Read> Read for ExactReader<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let want = usize::try_from(self.remaining)
-            .unwrap_or(usize::MAX)
-            .min(out.len());
-        if want == 0 {
-            return Ok(0);
-        }
-        if self.error.is_none() {
-            match self.inner.read(&mut out[..want]) {
-                Ok(0) => {
-                    self.error = Some(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the archive ended inside the file",
-                    ));
-                }
-                Ok(n) => {
-                    self.remaining -= n as u64;
-                    return Ok(n);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => return self.read(out),
-                Err(err) => self.error = Some(err),
-            }
-        }
-        out[..want].fill(0);
-        self.remaining -= want as u64;
-        Ok(want)
     }
 }
 
@@ -639,43 +536,5 @@ impl Write for PartWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_top_level_names_are_flat() {
-        assert_eq!(flat_name(b"output.txt").as_deref(), Some("output.txt"));
-        assert_eq!(flat_name(b"./meta.json").as_deref(), Some("meta.json"));
-        for odd in [
-            &b"."[..],
-            b"./",
-            b"",
-            b"..",
-            b"a/b",
-            b"../x",
-            b"/etc/passwd",
-            b"a\\b",
-        ] {
-            assert_eq!(flat_name(odd), None, "{odd:?}");
-        }
-    }
-
-    #[test]
-    fn exact_reader_pads_a_short_source_with_zeros() {
-        let mut reader = ExactReader::new(&b"abc"[..], 6);
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"abc\0\0\0");
-        assert!(reader.error.is_some());
-
-        let mut reader = ExactReader::new(&b"abcdef"[..], 4);
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"abcd");
-        assert!(reader.error.is_none());
     }
 }

@@ -8,12 +8,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use protocol::api::{ERROR_TYPE_HEARTBEAT_TIMEOUT, ERROR_TYPE_RUN_STOPPED};
-use protocol::{CompleteRequest, FailRequest, HeartbeatRequest, TaskStatus, layout};
+use protocol::{
+    CompleteRequest, ErrorType, FailRequest, FailedBy, HeartbeatRequest, TaskStatus, layout,
+};
 
 use crate::AppState;
 use crate::db::TaskId;
-use crate::db::tasks::{self, FAILED_BY_ORCHESTRATOR, FAILED_BY_RUNNER, TaskModel};
+use crate::db::tasks::{self, TaskModel};
 use crate::error::{AppError, AppResult, bad_request, conflict, not_found};
 use crate::extract::{JsonBody, TaskIdParam};
 use crate::jobs::archive;
@@ -88,7 +89,7 @@ pub async fn fail_task(
         return Ok(StatusCode::OK);
     }
     let task = get_task(&state, id).await?;
-    let failed_by_runner = task.failed_by.as_deref() == Some(FAILED_BY_RUNNER);
+    let failed_by_runner = task.failed_by.as_deref() == Some(FailedBy::Runner.as_str());
     if task.state == TaskStatus::Failed && failed_by_runner && holds(&task, &request.runner_id) {
         return Ok(StatusCode::OK);
     }
@@ -119,14 +120,14 @@ fn not_held(task: &TaskModel, runner_id: &str) -> AppError {
             "task {id} is claimed by another runner, not {runner_id:?}"
         ));
     }
-    let by_orchestrator = task.failed_by.as_deref() == Some(FAILED_BY_ORCHESTRATOR);
+    let by_orchestrator = task.failed_by.as_deref() == Some(FailedBy::Orchestrator.as_str());
     match task.state {
         TaskStatus::Completed => conflict(format!("task {id} is already completed")),
-        TaskStatus::Failed if by_orchestrator => match task.error_type.as_deref() {
-            Some(ERROR_TYPE_RUN_STOPPED) => conflict(format!(
+        TaskStatus::Failed if by_orchestrator => match task.error_type.as_deref().map(str::parse) {
+            Some(Ok(ErrorType::RunStopped)) => conflict(format!(
                 "task {id} was failed because the run was stopped early: stop working on it"
             )),
-            Some(ERROR_TYPE_HEARTBEAT_TIMEOUT) => conflict(format!(
+            Some(Ok(ErrorType::HeartbeatTimeout)) => conflict(format!(
                 "task {id} was failed because its heartbeats stopped arriving: stop working on it"
             )),
             _ => conflict(format!(

@@ -4,9 +4,8 @@
 use axum::http::StatusCode;
 use orchestrator::Storage;
 use orchestrator::db::{RunId, TaskId, runs, tasks};
-use orchestrator::jobs::archive::{ERROR_TYPE_ARCHIVE_MISSING, ERROR_TYPE_ARCHIVE_UNREADABLE};
 use orchestrator::jobs::{build_if_finished, resume_archive_builds};
-use protocol::{ClaimedTask, PresignedUrls, RunState, layout};
+use protocol::{ClaimedTask, ErrorType, PresignedUrls, RunState, layout};
 use serde_json::json;
 
 use crate::harness::{TestApp, tar_gz, upload};
@@ -16,13 +15,19 @@ const RUN_ID: i64 = 1_800_000_000;
 fn result_files(run: u32) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
-            "output.txt",
+            layout::OUTPUT_TXT,
             format!("ruby-bench output of run {run}\n").into_bytes(),
         ),
-        ("ruby-bench.txt", b"bench  yjit (ms)\nfib    1.0\n".to_vec()),
-        ("ruby-bench.json", br#"{"raw_data": {}}"#.to_vec()),
-        ("ruby-bench.csv", b"bench,yjit\nfib,1.0\n".to_vec()),
-        ("meta.json", format!(r#"{{"run": {run}}}"#).into_bytes()),
+        (
+            layout::RUBY_BENCH_TXT,
+            b"bench  yjit (ms)\nfib    1.0\n".to_vec(),
+        ),
+        (layout::RUBY_BENCH_JSON, br#"{"raw_data": {}}"#.to_vec()),
+        (layout::RUBY_BENCH_CSV, b"bench,yjit\nfib,1.0\n".to_vec()),
+        (
+            layout::META_JSON,
+            format!(r#"{{"run": {run}}}"#).into_bytes(),
+        ),
     ]
 }
 
@@ -48,7 +53,7 @@ async fn complete(app: &TestApp, task: &ClaimedTask) {
 
 async fn fail(app: &TestApp, task: &ClaimedTask, with_archive: bool) {
     let mut body = json!({
-        "runner_id": "runner", "error_type": "benchmark_crash", "error_message": "exit status 1"
+        "runner_id": "runner", "error_type": ErrorType::RubyBenchFailed, "error_message": "exit status 1"
     });
     if with_archive {
         body["s3_error_key"] = json!(layout::task_error_key(task.run_id, task.id));
@@ -76,10 +81,12 @@ async fn the_archive_has_a_folder_per_task_with_its_files_or_an_error_json() {
     complete(&app, &t1).await;
     // Run 2 fails with an error archive (./-prefixed names, as `tar -C dir .` writes them).
     let (t2, urls) = claim(&app).await;
-    let error_json =
-        br#"{"error_type": "benchmark_crash", "error_message": "exit status 1", "exit_code": 1}"#;
+    let error_json = format!(
+        r#"{{"error_type": "{}", "error_message": "exit status 1", "exit_code": 1}}"#,
+        ErrorType::RubyBenchFailed
+    );
     let error_files: Vec<(&str, &[u8])> = vec![
-        ("./error.json", error_json),
+        ("./error.json", error_json.as_bytes()),
         ("./output.txt", b"partial output\n"),
         ("./stderr.txt", b"Segmentation fault\n"),
         ("./meta.json", b"{}"),
@@ -129,17 +136,20 @@ async fn the_archive_has_a_folder_per_task_with_its_files_or_an_error_json() {
     for (name, content) in &files1 {
         assert_eq!(&archive.files[&format!("local-1cpu-1/{name}")], content);
     }
-    assert_eq!(archive.files["local-1cpu-2/error.json"], error_json);
+    assert_eq!(
+        archive.files["local-1cpu-2/error.json"],
+        error_json.as_bytes()
+    );
     assert_eq!(
         archive.files["local-1cpu-2/stderr.txt"],
         b"Segmentation fault\n"
     );
     assert_eq!(
         archive.json("local-1cpu-3/error.json"),
-        json!({"error_type": "benchmark_crash", "error_message": "exit status 1", "exit_code": null})
+        json!({"error_type": ErrorType::RubyBenchFailed, "error_message": "exit status 1", "exit_code": null})
     );
     let missing = archive.json("local-1cpu-4/error.json");
-    assert_eq!(missing["error_type"], ERROR_TYPE_ARCHIVE_MISSING);
+    assert_eq!(missing["error_type"], ErrorType::ArchiveMissing.as_str());
     assert!(
         missing["error_message"]
             .as_str()
@@ -147,7 +157,10 @@ async fn the_archive_has_a_folder_per_task_with_its_files_or_an_error_json() {
             .contains("result.tar.gz is not in S3")
     );
     let unreadable = archive.json("local-1cpu-5/error.json");
-    assert_eq!(unreadable["error_type"], ERROR_TYPE_ARCHIVE_UNREADABLE);
+    assert_eq!(
+        unreadable["error_type"],
+        ErrorType::ArchiveUnreadable.as_str()
+    );
 }
 
 #[tokio::test]

@@ -284,16 +284,7 @@ pub async fn upload(url: &str, body: Vec<u8>) {
 
 /// A flat `.tar.gz` of `(name, content)` files, as a runner packs `result.tar.gz`.
 pub fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(encoder);
-    for (name, content) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_733_945_123);
-        builder.append_data(&mut header, name, *content).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
+    protocol::archive::pack(files, 1_733_945_123)
 }
 
 /// The entries of a downloaded run archive.

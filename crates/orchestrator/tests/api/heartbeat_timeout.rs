@@ -5,8 +5,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use orchestrator::db::{TaskId, tasks};
 use orchestrator::jobs::check_heartbeats;
-use protocol::TaskStatus;
-use protocol::api::ERROR_TYPE_HEARTBEAT_TIMEOUT;
+use protocol::{ErrorType, FailedBy, TaskStatus};
 use serde_json::json;
 
 use crate::harness::{TestApp, local_config};
@@ -39,10 +38,13 @@ async fn a_silent_task_fails_at_the_timeout_and_not_before() {
     }
     let timed_out = task(&app, late.id).await;
     assert_eq!(timed_out.state, TaskStatus::Failed);
-    assert_eq!(timed_out.failed_by.as_deref(), Some("orchestrator"));
+    assert_eq!(
+        timed_out.failed_by.as_deref(),
+        Some(FailedBy::Orchestrator.as_str())
+    );
     assert_eq!(
         timed_out.error_type.as_deref(),
-        Some(ERROR_TYPE_HEARTBEAT_TIMEOUT)
+        Some(ErrorType::HeartbeatTimeout.as_str())
     );
     assert!(
         timed_out
@@ -144,6 +146,6 @@ async fn the_last_timeout_of_a_run_builds_its_archive() {
     assert_eq!(archive.paths(), ["l-1/error.json"]);
     assert_eq!(
         archive.json("l-1/error.json")["error_type"],
-        ERROR_TYPE_HEARTBEAT_TIMEOUT
+        ErrorType::HeartbeatTimeout.as_str()
     );
 }

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use orchestrator::db::{RunId, runs, tasks};
-use protocol::{RubyBenchSelection, RunStatus, layout};
+use protocol::{ErrorType, RubyBenchSelection, RunStatus, layout};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, local_config, redact_urls};
@@ -187,7 +187,7 @@ async fn get_run_counts_tasks_by_state() {
     let ok = app
         .post(
             &format!("/tasks/{}/fail", failed.id),
-            &json!({"runner_id": "r-3", "error_type": "benchmark_crash", "error_message": "boom"}),
+            &json!({"runner_id": "r-3", "error_type": ErrorType::RubyBenchFailed, "error_message": "boom"}),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK);

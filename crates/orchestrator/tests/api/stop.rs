@@ -1,8 +1,7 @@
 //! `POST /run/stop`: ending a run early.
 
 use axum::http::StatusCode;
-use protocol::api::ERROR_TYPE_RUN_STOPPED;
-use protocol::{ClaimResponse, layout};
+use protocol::{ClaimResponse, ErrorType, layout};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, local_config, tar_gz, upload};
@@ -17,7 +16,7 @@ async fn stop_deletes_pending_fails_claimed_and_archives_what_completed() {
     // local-2cpu run 2 stays pending.
 
     let output = b"fib 1.0 ms\n".as_slice();
-    upload(&done_urls.result, tar_gz(&[("output.txt", output)])).await;
+    upload(&done_urls.result, tar_gz(&[(layout::OUTPUT_TXT, output)])).await;
     let key = layout::task_result_key(started.run_id, done.id);
     let response = app
         .post(
@@ -75,7 +74,7 @@ async fn stop_deletes_pending_fails_claimed_and_archives_what_completed() {
     );
     assert_eq!(archive.files["local-1cpu-1/output.txt"], output);
     let error = archive.json("local-1cpu-2/error.json");
-    assert_eq!(error["error_type"], ERROR_TYPE_RUN_STOPPED);
+    assert_eq!(error["error_type"], ErrorType::RunStopped.as_str());
     assert!(
         error["error_message"]
             .as_str()

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use orchestrator::db::{TaskId, tasks};
-use protocol::{TaskStatus, layout};
+use protocol::{ErrorType, FailedBy, TaskStatus, layout};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, local_config};
@@ -20,14 +20,15 @@ fn result_key(id: i64) -> String {
 }
 
 /// Marks a task failed the way the heartbeat checker and an early stop do.
-async fn fail_by_orchestrator(app: &TestApp, id: i64, error_type: &str) {
+async fn fail_by_orchestrator(app: &TestApp, id: i64, error_type: ErrorType) {
     sqlx::query(
-        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $3, \
          error_type = $2, error_message = 'failed by the orchestrator', \
          lock_version = lock_version + 1 WHERE id = $1",
     )
     .bind(id)
-    .bind(error_type)
+    .bind(error_type.as_str())
+    .bind(FailedBy::Orchestrator.as_str())
     .execute(app.pool())
     .await
     .unwrap();
@@ -123,14 +124,14 @@ async fn heartbeat_conflicts_unless_the_runner_holds_the_task() {
         r.expect_error(StatusCode::NOT_FOUND),
     );
 
-    fail_by_orchestrator(&app, id, "heartbeat_timeout").await;
+    fail_by_orchestrator(&app, id, ErrorType::HeartbeatTimeout).await;
     let r = app
         .post(&format!("/tasks/{id}/heartbeat"), &beat("holder"))
         .await;
     record("timed out", r.status, r.expect_error(StatusCode::CONFLICT));
 
     let (other, _) = app.claim_assigned("local", "local-2cpu", "holder-2").await;
-    fail_by_orchestrator(&app, other.id, "run_stopped").await;
+    fail_by_orchestrator(&app, other.id, ErrorType::RunStopped).await;
     let r = app
         .post(&format!("/tasks/{}/heartbeat", other.id), &beat("holder-2"))
         .await;
@@ -223,7 +224,7 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
     let path = format!("/tasks/{id}/fail");
     let body = json!({
         "runner_id": "holder",
-        "error_type": "benchmark_crash",
+        "error_type": ErrorType::RubyBenchFailed,
         "error_message": "Segmentation fault in optcarrot",
         "s3_error_key": layout::task_error_key(1733945123, id),
         "debug_mode": true
@@ -244,8 +245,11 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
     assert_eq!(first.status, StatusCode::OK);
     let failed = task(&app, id).await;
     assert_eq!(failed.state, TaskStatus::Failed);
-    assert_eq!(failed.failed_by.as_deref(), Some("runner"));
-    assert_eq!(failed.error_type.as_deref(), Some("benchmark_crash"));
+    assert_eq!(failed.failed_by.as_deref(), Some(FailedBy::Runner.as_str()));
+    assert_eq!(
+        failed.error_type.as_deref(),
+        Some(ErrorType::RubyBenchFailed.as_str())
+    );
     assert_eq!(
         failed.error_message.as_deref(),
         Some("Segmentation fault in optcarrot")
@@ -273,7 +277,8 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
         .expect_error(StatusCode::CONFLICT);
     assert_eq!(message, format!("task {id} has already failed"));
 
-    // The minimal body of decisions.md.
+    // The minimal body of decisions.md, with an `error_type` this project never writes: a
+    // runner's text is recorded as it is.
     let (other, _) = app.claim_assigned("local", "local-2cpu", "holder-2").await;
     let minimal = app
         .post(
@@ -289,7 +294,7 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
 #[tokio::test]
 async fn complete_and_fail_conflict_after_the_orchestrator_took_the_task_away() {
     let (app, id) = app_with_claimed_task().await;
-    fail_by_orchestrator(&app, id, "heartbeat_timeout").await;
+    fail_by_orchestrator(&app, id, ErrorType::HeartbeatTimeout).await;
     let complete = app
         .post(
             &format!("/tasks/{id}/complete"),
@@ -300,7 +305,7 @@ async fn complete_and_fail_conflict_after_the_orchestrator_took_the_task_away() 
     let fail = app
         .post(
             &format!("/tasks/{id}/fail"),
-            &json!({"runner_id": "holder", "error_type": "benchmark_crash", "error_message": "m"}),
+            &json!({"runner_id": "holder", "error_type": ErrorType::RubyBenchFailed, "error_message": "m"}),
         )
         .await
         .expect_error(StatusCode::CONFLICT);
@@ -309,7 +314,10 @@ async fn complete_and_fail_conflict_after_the_orchestrator_took_the_task_away() 
     assert_eq!(complete, expected);
     assert_eq!(fail, expected);
     let after = task(&app, id).await;
-    assert_eq!(after.error_type.as_deref(), Some("heartbeat_timeout"));
+    assert_eq!(
+        after.error_type.as_deref(),
+        Some(ErrorType::HeartbeatTimeout.as_str())
+    );
 }
 
 #[tokio::test]

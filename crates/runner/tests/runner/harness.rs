@@ -1,12 +1,11 @@
 //! An orchestrator served over HTTP on 127.0.0.1 (test-support's `TestOrchestrator`), and
 //! runner settings aimed at it.
 
-use std::io::Read as _;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use protocol::{RunStatus, StartRunResponse, TaskMeta};
+use protocol::{RunStatus, StartRunResponse, TaskMeta, archive, layout};
 use runner::{RunnerSettings, SlotMode};
 use serde_json::Value;
 use test_support::TestOrchestrator;
@@ -98,20 +97,7 @@ impl Orchestrator {
             .await
             .unwrap_or_else(|err| panic!("no object {key}: {err:?}"));
         let bytes = object.body.collect().await.unwrap().into_bytes();
-        let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(bytes.as_ref())
-            .read_to_end(&mut tar)
-            .unwrap();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let mut files = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let name = entry.path().unwrap().to_string_lossy().into_owned();
-            let mut contents = Vec::new();
-            entry.read_to_end(&mut contents).unwrap();
-            files.push((name, contents));
-        }
-        files
+        archive::unpack(&bytes).unwrap_or_else(|err| panic!("{key}: {err}"))
     }
 }
 
@@ -119,7 +105,7 @@ impl Orchestrator {
 pub fn meta_of(files: &[(String, Vec<u8>)]) -> TaskMeta {
     let (_, meta) = files
         .iter()
-        .find(|(name, _)| name == "meta.json")
+        .find(|(name, _)| name == layout::META_JSON)
         .expect("meta.json in the archive");
     serde_json::from_slice(meta).unwrap()
 }

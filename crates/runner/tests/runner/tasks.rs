@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use protocol::{Category, Mode, Provider, layout};
+use protocol::{Category, ErrorType, FailedBy, Mode, Provider, layout};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -61,20 +61,20 @@ async fn two_instance_types_two_runs_two_slots_all_complete() {
             assert_eq!(
                 names,
                 BTreeSet::from([
-                    "output.txt",
-                    "ruby-bench.txt",
-                    "ruby-bench.json",
-                    "ruby-bench.csv",
-                    "meta.json"
+                    layout::OUTPUT_TXT,
+                    layout::RUBY_BENCH_TXT,
+                    layout::RUBY_BENCH_JSON,
+                    layout::RUBY_BENCH_CSV,
+                    layout::META_JSON
                 ]),
                 "result.tar.gz is flat with exactly the promised files"
             );
-            let output = String::from_utf8_lossy(file_of(&files, "output.txt"));
+            let output = String::from_utf8_lossy(file_of(&files, layout::OUTPUT_TXT));
             assert!(output.contains("Running benchmark \"fib\""), "{output}");
-            let report = String::from_utf8_lossy(file_of(&files, "ruby-bench.txt"));
+            let report = String::from_utf8_lossy(file_of(&files, layout::RUBY_BENCH_TXT));
             assert!(report.contains("interp/yjit"), "{report}");
             let json: serde_json::Value =
-                serde_json::from_slice(file_of(&files, "ruby-bench.json")).unwrap();
+                serde_json::from_slice(file_of(&files, layout::RUBY_BENCH_JSON)).unwrap();
             assert!(
                 json["raw_data"]["yjit"]["fib"]["bench"].is_array(),
                 "{json}"
@@ -168,7 +168,7 @@ async fn a_benchmark_failing_inside_a_report_completes_the_task() {
         .await;
     let meta = meta_of(&files);
     assert_eq!(meta.failed_benchmarks, ["fib"]);
-    let report = String::from_utf8_lossy(file_of(&files, "ruby-bench.txt"));
+    let report = String::from_utf8_lossy(file_of(&files, layout::RUBY_BENCH_TXT));
     assert!(report.contains("N/A"), "{report}");
     assert_eq!(runner_containers("test-rt-na"), Vec::<String>::new());
     // The run may be finished: its archive build must end before the orchestrator goes.
@@ -200,20 +200,23 @@ async fn ruby_bench_crashing_without_a_report_fails_the_task_with_its_error() {
     let (state, _, error_type) = orchestrator.task_row(task.id).await;
     assert_eq!(
         (state.as_str(), error_type.as_deref()),
-        ("failed", Some("ruby_bench_failed"))
+        ("failed", Some(ErrorType::RubyBenchFailed.as_str()))
     );
     let files = orchestrator
         .archive(&layout::task_error_key(started.run_id, task.id))
         .await;
-    let error: protocol::ErrorInfo = serde_json::from_slice(file_of(&files, "error.json")).unwrap();
-    assert_eq!(error.error_type, "ruby_bench_failed");
+    let error: protocol::ErrorInfo =
+        serde_json::from_slice(file_of(&files, layout::ERROR_JSON)).unwrap();
+    assert_eq!(error.error_type, ErrorType::RubyBenchFailed.as_str());
     assert_eq!(error.exit_code, Some(2));
     assert!(
         error.error_message.contains("harness exploded on purpose"),
         "{}",
         error.error_message
     );
-    assert!(String::from_utf8_lossy(file_of(&files, "output.txt")).contains("Running benchmark"));
+    assert!(
+        String::from_utf8_lossy(file_of(&files, layout::OUTPUT_TXT)).contains("Running benchmark")
+    );
     assert_eq!(meta_of(&files).instance_type, "rt-crash");
     assert_eq!(runner_containers("test-rt-crash"), Vec::<String>::new());
     // The run may be finished: its archive build must end before the orchestrator goes.
@@ -237,7 +240,7 @@ async fn a_missing_benchmark_image_fails_the_task_as_image_pull() {
     let (state, _, error_type) = orchestrator.task_row(started.tasks[0].id).await;
     assert_eq!(
         (state.as_str(), error_type.as_deref()),
-        ("failed", Some("image_pull"))
+        ("failed", Some(ErrorType::ImagePull.as_str()))
     );
     // The run may be finished: its archive build must end before the orchestrator goes.
     orchestrator.wait_for_jobs().await;
@@ -297,11 +300,13 @@ async fn a_task_taken_away_mid_benchmark_stops_its_container_and_the_slot_gets_d
     );
     // What an early stop does to a claimed task: its runner learns it from the next heartbeat.
     sqlx::query(
-        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = 'orchestrator', \
-         error_type = 'run_stopped', error_message = 'the run was ended early', lock_version = lock_version + 1 \
+        "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $2, \
+         error_type = $3, error_message = 'the run was ended early', lock_version = lock_version + 1 \
          WHERE id = $1",
     )
     .bind(task_id)
+    .bind(FailedBy::Orchestrator.as_str())
+    .bind(ErrorType::RunStopped.as_str())
     .execute(&orchestrator.state.db)
     .await
     .unwrap();
@@ -322,7 +327,7 @@ async fn a_task_taken_away_mid_benchmark_stops_its_container_and_the_slot_gets_d
     let (state, _, error_type) = orchestrator.task_row(task_id).await;
     assert_eq!(
         (state.as_str(), error_type.as_deref()),
-        ("failed", Some("run_stopped"))
+        ("failed", Some(ErrorType::RunStopped.as_str()))
     );
     // The run may be finished: its archive build must end before the orchestrator goes.
     orchestrator.wait_for_jobs().await;
@@ -355,7 +360,7 @@ async fn sigterm_mid_benchmark_stops_the_container_and_reports_the_task_failed()
     let (state, _, error_type) = orchestrator.task_row(task_id).await;
     assert_eq!(
         (state.as_str(), error_type.as_deref()),
-        ("failed", Some("runner_stopped"))
+        ("failed", Some(ErrorType::RunnerStopped.as_str()))
     );
     assert_eq!(runner_containers("test-rt-term"), Vec::<String>::new());
     // The run may be finished: its archive build must end before the orchestrator goes.

@@ -1,0 +1,276 @@
+//! Provisioning (ruby-bench, the benchmark image, `ruby -v`) and the benchmark container, up
+//! to the reports ruby-bench wrote; a container is stopped and removed whatever happens.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use futures::StreamExt;
+use protocol::{ClaimedTask, ErrorType, Phase, layout};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{BenchOutput, Failure, Progress, Provenance, TaskContext, Unfinished};
+use crate::docker::{ContainerGuard, ContainerSpec, DockerError};
+use crate::ruby_bench::{self, RubyBenchSource};
+
+/// How long a stopped benchmark container gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Lines of stderr quoted in an error message.
+const ERROR_TAIL_LINES: usize = 20;
+
+/// Provisions and runs ruby-bench.
+pub(super) async fn execute(
+    context: &TaskContext,
+    task: &ClaimedTask,
+    progress: &watch::Sender<Progress>,
+    provenance: &mut Provenance,
+    lost: &CancellationToken,
+) -> Result<BenchOutput, Unfinished> {
+    let shared = &context.shared;
+    progress.send_replace(Progress {
+        phase: Phase::Provision,
+        benchmark: None,
+        pct: None,
+        message: format!("preparing {}", provenance.image),
+    });
+
+    let source = until_stopped(context, lost, shared.ruby_bench())
+        .await?
+        .map_err(|err| Failure::new(ErrorType::RubyBenchFetch, format!("{err:#}")))?;
+    provenance.source = Some(source.clone());
+    let image_id = until_stopped(context, lost, shared.docker.ensure_image(&provenance.image))
+        .await?
+        .map_err(|err| {
+            let error_type = match err {
+                DockerError::Pull { .. } => ErrorType::ImagePull,
+                _ => ErrorType::Container,
+            };
+            Failure::new(error_type, err.to_string())
+        })?;
+    provenance.image_id = Some(image_id);
+    provenance.ruby_description = ruby_description(context, &provenance.image)
+        .await
+        .map_err(|err| Failure::new(ErrorType::Container, err.to_string()))?;
+
+    if lost.is_cancelled() {
+        return Err(Unfinished::Lost);
+    }
+    if shared.shutdown.is_cancelled() {
+        return Err(Unfinished::Shutdown);
+    }
+    let spec = ContainerSpec {
+        image: provenance.image.clone(),
+        cmd: ruby_bench::container_command(&task.ruby_bench),
+        working_dir: Some(ruby_bench::CONTAINER_DIR.to_owned()),
+        cpuset: context.cpu.to_string(),
+        network: source.needs_network,
+        runner_id: context.runner_id.clone(),
+    };
+    let container = shared
+        .docker
+        .create(&spec)
+        .await
+        .map_err(container_failure)?;
+    let result = run_container(context, &container, &source, progress, lost).await;
+    if let Err(err) = container.remove().await {
+        tracing::warn!("{}: {err}", context.runner_id);
+    }
+    result
+}
+
+async fn run_container(
+    context: &TaskContext,
+    container: &ContainerGuard,
+    source: &RubyBenchSource,
+    progress: &watch::Sender<Progress>,
+    lost: &CancellationToken,
+) -> Result<BenchOutput, Unfinished> {
+    container
+        .upload("/", source.archive.clone())
+        .await
+        .map_err(container_failure)?;
+    container.start().await.map_err(container_failure)?;
+    progress.send_replace(Progress {
+        phase: Phase::Running,
+        benchmark: None,
+        pct: Some(0),
+        message: "ruby-bench started".into(),
+    });
+
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut line = Vec::new();
+    let mut logs = std::pin::pin!(container.logs());
+    let stopped = loop {
+        tokio::select! {
+            chunk = logs.next() => match chunk {
+                None => break None,
+                Some(Err(err)) => return Err(Failure::new(ErrorType::Container, err.to_string()).with_output(stdout, stderr).into()),
+                Some(Ok(LogOutput::StdErr { message })) => stderr.extend_from_slice(&message),
+                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                    stdout.extend_from_slice(&message);
+                    for &byte in message.iter() {
+                        if byte != b'\n' {
+                            line.push(byte);
+                            continue;
+                        }
+                        if let Some((name, pct)) = ruby_bench::parse_progress(&String::from_utf8_lossy(&line)) {
+                            progress.send_replace(Progress {
+                                phase: Phase::Running,
+                                message: format!("Running {name} benchmark"),
+                                benchmark: Some(name),
+                                pct: Some(pct),
+                            });
+                        }
+                        line.clear();
+                    }
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => {}
+            },
+            () = lost.cancelled() => break Some(Unfinished::Lost),
+            () = context.shared.shutdown.cancelled() => break Some(Unfinished::Shutdown),
+        }
+    };
+    if let Some(stopped) = stopped {
+        tracing::info!("{}: stopping the benchmark container", context.runner_id);
+        if let Err(err) = container.stop(STOP_GRACE).await {
+            tracing::warn!("{}: {err}", context.runner_id);
+        }
+        return Err(stopped);
+    }
+
+    let exit_code = container.wait().await.map_err(container_failure)?;
+    let reports = container
+        .download(ruby_bench::CONTAINER_OUT_DIR)
+        .await
+        .map_err(container_failure)?;
+    let file = |name: &str| read_tar_file(&reports, &format!("out/{name}")).unwrap_or_default();
+    let report_txt = file(layout::RUBY_BENCH_TXT);
+    if report_txt.is_empty() {
+        // No report came out: the task failed. A report with failing benchmarks (exit 1)
+        // is a completed task that lists them in meta.json.
+        let tail = tail_lines(&stderr, ERROR_TAIL_LINES);
+        let mut failure = Failure::new(
+            ErrorType::RubyBenchFailed,
+            format!(
+                "ruby-bench exited with status {exit_code} without writing a report{}",
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {tail}")
+                }
+            ),
+        )
+        .with_output(stdout, stderr);
+        failure.exit_code = i32::try_from(exit_code).ok();
+        return Err(failure.into());
+    }
+    let cgroup_cpuset = String::from_utf8_lossy(&file(ruby_bench::CGROUP_CPUSET_FILE))
+        .trim()
+        .to_owned();
+    Ok(BenchOutput {
+        stdout,
+        cgroup_cpuset: Some(cgroup_cpuset).filter(|cpuset| !cpuset.is_empty()),
+        report_txt,
+        report_json: file(layout::RUBY_BENCH_JSON),
+        report_csv: file(layout::RUBY_BENCH_CSV),
+    })
+}
+
+fn container_failure(err: DockerError) -> Unfinished {
+    Failure::new(ErrorType::Container, err.to_string()).into()
+}
+
+/// Runs a step that owns no container until it ends or the task is stopped.
+async fn until_stopped<T>(
+    context: &TaskContext,
+    lost: &CancellationToken,
+    step: impl Future<Output = T>,
+) -> Result<T, Unfinished> {
+    tokio::select! {
+        value = step => Ok(value),
+        () = lost.cancelled() => Err(Unfinished::Lost),
+        () = context.shared.shutdown.cancelled() => Err(Unfinished::Shutdown),
+    }
+}
+
+/// `ruby -v` of the benchmark image, from a short container on the slot's CPU.
+async fn ruby_description(context: &TaskContext, image: &str) -> Result<String, DockerError> {
+    let spec = ContainerSpec {
+        image: image.to_owned(),
+        cmd: vec!["ruby".into(), "-v".into()],
+        working_dir: None,
+        cpuset: context.cpu.to_string(),
+        network: false,
+        runner_id: context.runner_id.clone(),
+    };
+    let container = context.shared.docker.create(&spec).await?;
+    let result = async {
+        container.start().await?;
+        let mut output = Vec::new();
+        let mut logs = std::pin::pin!(container.logs());
+        while let Some(chunk) = logs.next().await {
+            if let LogOutput::StdOut { message } = chunk? {
+                output.extend_from_slice(&message);
+            }
+        }
+        container.wait().await?;
+        Ok(String::from_utf8_lossy(&output).trim().to_owned())
+    }
+    .await;
+    if let Err(err) = container.remove().await {
+        tracing::warn!("{}: {err}", context.runner_id);
+    }
+    result
+}
+
+/// One file out of a tar archive from the Docker API (a plain tar of a container's directory,
+/// not a task archive).
+fn read_tar_file(archive: &[u8], path: &str) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.path().ok()?.to_str() == Some(path) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).ok()?;
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+fn tail_lines(bytes: &[u8], count: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_come_out_of_docker_tars() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "out/ruby-bench.txt", &b"hello"[..])
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        assert_eq!(read_tar_file(&tar, "out/ruby-bench.txt").unwrap(), b"hello");
+        assert!(read_tar_file(&tar, "out/missing").is_none());
+    }
+
+    #[test]
+    fn error_tails_keep_the_last_lines() {
+        assert_eq!(tail_lines(b"a\n\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail_lines(b"", 2), "");
+    }
+}

@@ -43,6 +43,10 @@ pub const ERROR_JSON: &str = "error.json";
 /// folder of the run archive when that folder already holds the runner's [`ERROR_JSON`].
 pub const ARCHIVE_ERROR_JSON: &str = "archive-error.json";
 
+/// A file at the root of ruby-bench-mini (`fixtures/ruby-bench-mini`) saying it is the
+/// stand-in: results measured with it are marked in `meta.json` and on the website.
+pub const RUBY_BENCH_STAND_IN_MARKER: &str = "STAND-IN";
+
 /// The archive of a whole run, built by the orchestrator.
 pub const RUN_ARCHIVE: &str = "results.tar.gz";
 

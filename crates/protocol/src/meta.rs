@@ -69,6 +69,9 @@ pub struct TaskMeta {
     /// The ruby-bench git commit that ran, where known.
     #[serde(default)]
     pub ruby_bench_commit: Option<String>,
+    /// True when the suite was ruby-bench-mini, the stand-in: its numbers are not ruby-bench's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ruby_bench_stand_in: bool,
     /// Each benchmark's category from ruby-bench's `benchmarks.yml` (none = other).
     #[serde(default)]
     pub benchmark_categories: BTreeMap<String, Category>,

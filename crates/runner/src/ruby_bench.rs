@@ -22,6 +22,8 @@ pub struct RubyBenchSource {
     pub dir: PathBuf,
     /// Its commit, when known.
     pub commit: Option<String>,
+    /// True for ruby-bench-mini, the stand-in (it carries [`layout::RUBY_BENCH_STAND_IN_MARKER`]).
+    pub stand_in: bool,
     /// A tar archive of `ruby-bench/` (without `.git`) and an empty `out/`, unpacked at `/`.
     pub archive: Bytes,
     /// Category of each benchmark from `benchmarks.yml` (missing ones are "other").
@@ -84,9 +86,11 @@ impl RubyBenchSource {
         let needs_network = has_gemfile(&dir.join("benchmarks"));
         let archive =
             archive(&dir).with_context(|| format!("failed to archive {}", dir.display()))?;
+        let stand_in = dir.join(layout::RUBY_BENCH_STAND_IN_MARKER).is_file();
         Ok(Self {
             dir,
             commit,
+            stand_in,
             archive,
             categories,
             needs_network,

@@ -303,6 +303,8 @@ pub struct TypeView {
     pub ruby_descriptions: Vec<String>,
     /// Distinct ruby-bench commits.
     pub ruby_bench_commits: Vec<String>,
+    /// Some run was measured with ruby-bench-mini, the stand-in, not ruby-bench.
+    pub stand_in: bool,
     /// The CPU architecture, when `ruby -v` names it.
     pub arch: Option<Arch>,
     /// Some run was pinned to a CPU that shares its core with another vCPU.
@@ -339,6 +341,9 @@ impl TypeView {
         let mut flags = Vec::new();
         if self.is_local() {
             flags.push("local Docker — not a cloud machine".to_owned());
+        }
+        if self.stand_in {
+            flags.push("ruby-bench-mini stand-in — not ruby-bench numbers".to_owned());
         }
         if self.shared_core {
             flags.push("shared core (SMT)".to_owned());
@@ -823,6 +828,7 @@ fn type_view(name: &str, tasks: &[&Task], prices: &PriceBook<'_>) -> TypeView {
         kernels: distinct(metas.iter().map(|m| m.kernel.clone())),
         ruby_descriptions,
         ruby_bench_commits: distinct(metas.iter().map(|m| m.ruby_bench_commit.clone())),
+        stand_in: metas.iter().any(|m| m.ruby_bench_stand_in),
         arch,
         shared_core: metas.iter().any(|m| m.shares_core()),
         max_steal_pct: metas

@@ -249,6 +249,12 @@ fn careful(run: &RunView, mode: &ModeView) -> VerdictLine {
     if !steal.is_empty() {
         notes.push(format!("CPU steal on {steal}"));
     }
+    let stand_in = with(|t| t.stand_in);
+    if !stand_in.is_empty() {
+        notes.push(format!(
+            "{stand_in} measured with ruby-bench-mini, a stand-in: its numbers are not ruby-bench's"
+        ));
+    }
     let local = with(TypeView::is_local);
     if !local.is_empty() {
         notes.push(format!(

@@ -186,6 +186,10 @@ fn task_meta(
             .source
             .as_ref()
             .and_then(|source| source.commit.clone()),
+        ruby_bench_stand_in: provenance
+            .source
+            .as_ref()
+            .is_some_and(|source| source.stand_in),
         benchmark_categories,
         failed_benchmarks: failed,
         started_at: provenance.started_at,

@@ -2,7 +2,8 @@
 //! claims, records their heartbeats and results, and reports on the run.
 //!
 //! - [`router::create_app`] builds the HTTP app that the binary serves and the tests call.
-//! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
+//! - Layers: [`router`] → [`routes`] (handlers: parse, call, answer) → [`services`] (the claim
+//!   algorithm) → [`db`] (the queries); [`error`] is the HTTP error type, [`s3`] the bucket.
 //! - [`jobs`] holds the background work (heartbeat timeouts, the archive builder),
 //!   [`lifecycle`] the run changes that more than one caller makes (ending a run early).
 //! - [`dashboard`] is the operator's HTML dashboard (Turbo, live updates, "End run early").
@@ -20,6 +21,7 @@ pub mod lifecycle;
 pub mod router;
 pub mod routes;
 pub mod s3;
+pub mod services;
 pub mod settings;
 
 use std::sync::Arc;
@@ -65,7 +67,7 @@ pub struct AppState {
     pub dashboard: dashboard::DashboardState,
     /// Where claims of each instance type start their scan of pending tasks, and how many
     /// claims are being decided.
-    pub claims: routes::claim::ClaimState,
+    pub claims: services::claim::ClaimState,
 }
 
 /// The settings handlers read, apart from the database and S3.
@@ -92,7 +94,7 @@ impl AppState {
             jobs: TaskTracker::new(),
             config: Arc::new(config),
             dashboard: dashboard::DashboardState::default(),
-            claims: routes::claim::ClaimState::default(),
+            claims: services::claim::ClaimState::default(),
         }
     }
 

@@ -1,6 +1,9 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
-use protocol::{FailRequest, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec, TaskStatus};
+use protocol::{
+    ClaimedTask, FailRequest, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec, TaskStatus,
+    TaskSummary,
+};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Row};
 use time::OffsetDateTime;
@@ -63,6 +66,25 @@ pub struct TaskModel {
     pub s3_error_key: Option<String>,
     /// Whether the failed runner kept its host up.
     pub debug_mode: Option<bool>,
+}
+
+impl TaskModel {
+    /// Which run of its instance type it is, as the wire types count it.
+    pub fn run_number(&self) -> u32 {
+        u32::try_from(self.run).unwrap_or_default()
+    }
+}
+
+impl From<TaskModel> for TaskSummary {
+    fn from(task: TaskModel) -> Self {
+        Self {
+            id: task.id.0,
+            run: task.run_number(),
+            provider: task.provider,
+            instance_type: task.instance_type,
+            status: task.state,
+        }
+    }
 }
 
 /// The columns of [`TaskModel`], for every query that returns tasks.
@@ -310,6 +332,22 @@ pub struct ClaimedTaskModel {
     pub run_ruby_bench: Json<RubyBenchSelection>,
     /// Whether the run's runners keep their hosts up after a failure.
     pub run_debug_mode: bool,
+}
+
+impl From<ClaimedTaskModel> for ClaimedTask {
+    fn from(claimed: ClaimedTaskModel) -> Self {
+        let task = claimed.task;
+        Self {
+            id: task.id.0,
+            run_id: task.run_id.0,
+            run: task.run_number(),
+            provider: task.provider,
+            instance_type: task.instance_type,
+            ruby_version: claimed.run_ruby_version,
+            ruby_bench: claimed.run_ruby_bench.0,
+            debug_mode: claimed.run_debug_mode,
+        }
+    }
 }
 
 /// Records a heartbeat of the runner holding the task, by the database clock. Returns false

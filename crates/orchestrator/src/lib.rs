@@ -55,9 +55,8 @@ const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     /// The database pool.
     pub db: PgPool,
-    /// Signs upload and download URLs.
-    pub presigner: Presigner,
-    /// The orchestrator's own access to the bucket (the archive builder).
+    /// The bucket: presigned upload and download URLs, and the archive builder's reads and
+    /// writes.
     pub storage: Storage,
     /// Background jobs started by requests (archive builds), so that they can be awaited.
     pub jobs: TaskTracker,
@@ -83,13 +82,9 @@ impl AppState {
     /// State from its parts. The bucket is read and written through the presigner's client
     /// until [`AppState::with_storage`] says otherwise.
     pub fn new(db: PgPool, presigner: Presigner, config: AppConfig) -> Self {
-        let storage = Storage {
-            client: presigner.client().clone(),
-            bucket: presigner.bucket().to_owned(),
-        };
+        let storage = Storage::new(presigner.client().clone(), presigner);
         Self {
             db,
-            presigner,
             storage,
             jobs: TaskTracker::new(),
             config: Arc::new(config),
@@ -123,7 +118,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let presigner =
         Presigner::from_settings(&settings.s3, Duration::from_secs(settings.presign_ttl_secs))
             .await;
-    let storage = Storage::from_settings(&settings.s3).await;
+    let storage = Storage::from_settings(&settings.s3, presigner.clone()).await;
     let state = AppState::new(
         db,
         presigner,

@@ -221,7 +221,7 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
     let now = run_history::get_database_now(&state.db).await?;
     let tasks = tasks::get_run_tasks(&state.db, run.id).await?;
     let gzip_url = match run_history::archive_key(&run) {
-        Some(key) => Some(state.presigner.get_url(key).await?),
+        Some(key) => Some(state.storage.get_url(key).await?),
         None => None,
     };
     let mut counts = CountsView::default();

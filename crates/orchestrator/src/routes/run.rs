@@ -78,7 +78,7 @@ pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>
     };
     let counts = runs::get_task_counts(&state.db, run.id).await?;
     let gzip_url = match (run.archive_state, &run.archive_key) {
-        (ArchiveState::Uploaded, Some(key)) => Some(state.presigner.get_url(key).await?),
+        (ArchiveState::Uploaded, Some(key)) => Some(state.storage.get_url(key).await?),
         _ => None,
     };
     Ok(Json(RunStatus {

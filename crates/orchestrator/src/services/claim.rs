@@ -26,7 +26,7 @@ use rand::Rng;
 use crate::AppState;
 use crate::db::runs;
 use crate::db::tasks::{self, CLAIM_WINDOWS, ClaimStart, TaskModel};
-use crate::s3::Presigner;
+use crate::s3::Storage;
 
 /// How many rounds a claim tries before answering `wait`; rounds beyond the windows reuse
 /// the widest.
@@ -163,7 +163,7 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
             // and hold the row lock while the URLs are signed). Should signing fail, the claim
             // is given back, so the task stays pending for the next runner; it may be pending
             // below the scans' start now, so the start is forgotten.
-            let presigned_urls = match presigned_urls(&state.presigner, &claimed.task).await {
+            let presigned_urls = match presigned_urls(&state.storage, &claimed.task).await {
                 Ok(urls) => urls,
                 Err(err) => {
                     tasks::update_task_unclaimed(&state.db, &claimed.task)
@@ -196,11 +196,11 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
 }
 
 /// The upload URLs of a task.
-async fn presigned_urls(presigner: &Presigner, task: &TaskModel) -> anyhow::Result<PresignedUrls> {
+async fn presigned_urls(storage: &Storage, task: &TaskModel) -> anyhow::Result<PresignedUrls> {
     let result_key = layout::task_result_key(task.run_id.0, task.id.0);
     let error_key = layout::task_error_key(task.run_id.0, task.id.0);
     Ok(PresignedUrls {
-        result: presigner.put_url(&result_key).await?,
-        error: presigner.put_url(&error_key).await?,
+        result: storage.put_url(&result_key).await?,
+        error: storage.put_url(&error_key).await?,
     })
 }

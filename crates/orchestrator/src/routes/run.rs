@@ -76,7 +76,11 @@ pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>
     let Some(run) = runs::get_latest_run(&state.db).await? else {
         return Err(no_run_yet());
     };
-    let counts = runs::get_task_counts(&state.db, run.id).await?;
+    let counts = runs::get_task_counts(&state.db, &[run.id])
+        .await?
+        .remove(&run.id)
+        .unwrap_or_default()
+        .all;
     let gzip_url = match (run.archive_state, &run.archive_key) {
         (ArchiveState::Uploaded, Some(key)) => Some(state.storage.get_url(key).await?),
         _ => None,

@@ -136,12 +136,12 @@ async fn reference_assigned(
 ) -> Result<Json<ClaimResponse>, String> {
     let presigned_urls = PresignedUrls {
         result: state
-            .presigner
+            .storage
             .put_url(&layout::task_result_key(run_id, id))
             .await
             .map_err(|e| e.to_string())?,
         error: state
-            .presigner
+            .storage
             .put_url(&layout::task_error_key(run_id, id))
             .await
             .map_err(|e| e.to_string())?,

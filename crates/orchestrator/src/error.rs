@@ -60,6 +60,11 @@ pub fn not_found(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::NOT_FOUND, message)
 }
 
+/// The 404 of endpoints that need a run when none was ever started.
+pub fn no_run_yet() -> AppError {
+    not_found("no run has been started: POST /run/start first")
+}
+
 /// 405: the route exists for other methods.
 pub fn method_not_allowed(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::METHOD_NOT_ALLOWED, message)

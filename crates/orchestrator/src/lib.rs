@@ -2,7 +2,8 @@
 //! claims, records their heartbeats and results, and reports on the run.
 //!
 //! - [`router::create_app`] builds the HTTP app that the binary serves and the tests call.
-//! - [`db`] holds the queries, [`routes`] the handlers, [`error`] the HTTP error type.
+//! - Layers: [`router`] → [`routes`] (handlers: parse, call, answer) → [`services`] (the claim
+//!   algorithm) → [`db`] (the queries); [`error`] is the HTTP error type, [`s3`] the bucket.
 //! - [`jobs`] holds the background work (heartbeat timeouts, the archive builder),
 //!   [`lifecycle`] the run changes that more than one caller makes (ending a run early).
 //! - [`dashboard`] is the operator's HTML dashboard (Turbo, live updates, "End run early").
@@ -20,6 +21,7 @@ pub mod lifecycle;
 pub mod router;
 pub mod routes;
 pub mod s3;
+pub mod services;
 pub mod settings;
 
 use std::sync::Arc;
@@ -53,9 +55,8 @@ const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     /// The database pool.
     pub db: PgPool,
-    /// Signs upload and download URLs.
-    pub presigner: Presigner,
-    /// The orchestrator's own access to the bucket (the archive builder).
+    /// The bucket: presigned upload and download URLs, and the archive builder's reads and
+    /// writes.
     pub storage: Storage,
     /// Background jobs started by requests (archive builds), so that they can be awaited.
     pub jobs: TaskTracker,
@@ -65,7 +66,7 @@ pub struct AppState {
     pub dashboard: dashboard::DashboardState,
     /// Where claims of each instance type start their scan of pending tasks, and how many
     /// claims are being decided.
-    pub claims: routes::claim::ClaimState,
+    pub claims: services::claim::ClaimState,
 }
 
 /// The settings handlers read, apart from the database and S3.
@@ -81,18 +82,14 @@ impl AppState {
     /// State from its parts. The bucket is read and written through the presigner's client
     /// until [`AppState::with_storage`] says otherwise.
     pub fn new(db: PgPool, presigner: Presigner, config: AppConfig) -> Self {
-        let storage = Storage {
-            client: presigner.client().clone(),
-            bucket: presigner.bucket().to_owned(),
-        };
+        let storage = Storage::new(presigner.client().clone(), presigner);
         Self {
             db,
-            presigner,
             storage,
             jobs: TaskTracker::new(),
             config: Arc::new(config),
             dashboard: dashboard::DashboardState::default(),
-            claims: routes::claim::ClaimState::default(),
+            claims: services::claim::ClaimState::default(),
         }
     }
 
@@ -121,7 +118,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let presigner =
         Presigner::from_settings(&settings.s3, Duration::from_secs(settings.presign_ttl_secs))
             .await;
-    let storage = Storage::from_settings(&settings.s3).await;
+    let storage = Storage::from_settings(&settings.s3, presigner.clone()).await;
     let state = AppState::new(
         db,
         presigner,

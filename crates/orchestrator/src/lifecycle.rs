@@ -5,9 +5,8 @@ use protocol::{RunState, StopRunResponse};
 
 use crate::AppState;
 use crate::db::{runs, tasks};
-use crate::error::{AppResult, not_found};
+use crate::error::{AppResult, no_run_yet, not_found};
 use crate::jobs::archive;
-use crate::routes::run::no_run_yet;
 
 /// Ends the running run early: pending tasks are deleted, claimed tasks are failed with
 /// `error_type: run_stopped` (their runners learn it from the 409 of their next heartbeat),

@@ -1,6 +1,7 @@
-//! S3: presigned URLs, per task and per object key, signed for the endpoint runners and the
-//! master script reach (`S3_PUBLIC_ENDPOINT_URL`); and [`Storage`], the orchestrator's own
-//! access to the bucket through `S3_ENDPOINT_URL`.
+//! S3: [`Storage`], the one way to the bucket: presigned URLs, per task and per object key,
+//! signed for the endpoint runners and the master script reach (`S3_PUBLIC_ENDPOINT_URL`, see
+//! [`Presigner`]), and the orchestrator's own reads and multipart uploads through
+//! `S3_ENDPOINT_URL`.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -9,13 +10,17 @@ use anyhow::Context;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::Region;
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
     UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::sync::{Mutex, OnceCell};
 
@@ -330,26 +335,189 @@ impl CredentialsCache {
     }
 }
 
-/// The orchestrator's own access to the bucket (the archive builder reads task uploads and
-/// writes run archives), through `S3_ENDPOINT_URL`: the address the orchestrator reaches, which
-/// may differ from the public one URLs are signed for.
+/// The bucket as the orchestrator uses it: URLs presigned for runners and the master script
+/// ([`Presigner`], for the public endpoint), and its own reads and writes (the archive builder
+/// reads task uploads and writes run archives) through `S3_ENDPOINT_URL`, the address the
+/// orchestrator reaches, which may differ from the public one.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    /// The client.
-    pub client: aws_sdk_s3::Client,
-    /// The bucket.
-    pub bucket: String,
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    presigner: Presigner,
 }
 
 impl Storage {
-    /// Storage for the settings' bucket through `S3_ENDPOINT_URL` (AWS when unset).
-    pub async fn from_settings(settings: &S3Settings) -> Self {
+    /// Storage of the presigner's bucket, read and written through `client`.
+    pub fn new(client: aws_sdk_s3::Client, presigner: Presigner) -> Self {
         Self {
-            client: client_for(settings, settings.s3_endpoint_url.as_deref())
-                .await
-                .0,
-            bucket: settings.s3_bucket.clone(),
+            client,
+            bucket: presigner.bucket().to_owned(),
+            presigner,
         }
+    }
+
+    /// Storage of the settings' bucket through `S3_ENDPOINT_URL` (AWS when unset), with URLs
+    /// signed by `presigner`.
+    pub async fn from_settings(settings: &S3Settings, presigner: Presigner) -> Self {
+        let client = client_for(settings, settings.s3_endpoint_url.as_deref())
+            .await
+            .0;
+        Self::new(client, presigner)
+    }
+
+    /// What signs the URLs.
+    pub fn presigner(&self) -> &Presigner {
+        &self.presigner
+    }
+
+    /// A presigned URL that lets its holder PUT exactly this key ([`Presigner::put_url`]).
+    pub async fn put_url(&self, key: &str) -> anyhow::Result<String> {
+        self.presigner.put_url(key).await
+    }
+
+    /// A presigned URL that lets its holder GET exactly this key ([`Presigner::get_url`]).
+    pub async fn get_url(&self, key: &str) -> anyhow::Result<String> {
+        self.presigner.get_url(key).await
+    }
+
+    /// Opens the object at `key` for reading; `None` when there is none.
+    pub async fn open_object(&self, key: &str) -> anyhow::Result<Option<ObjectBody>> {
+        let response = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match response {
+            Ok(output) => Ok(Some(ObjectBody(output.body))),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_no_such_key()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "failed to read {key} from S3: {}",
+                DisplayErrorContext(err)
+            )),
+        }
+    }
+
+    /// Starts a multipart upload to `key` of an object of `content_type`, its parts
+    /// checksummed with CRC32.
+    pub async fn start_multipart_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> anyhow::Result<MultipartUpload> {
+        let upload_id = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
+            .with_context(|| format!("failed to start the multipart upload of {key}"))?
+            .upload_id
+            .context("S3 started a multipart upload without an upload id")?;
+        Ok(MultipartUpload {
+            key: key.to_owned(),
+            upload_id,
+            parts: Vec::new(),
+        })
+    }
+
+    /// Uploads the next part of `upload`.
+    pub async fn upload_part(
+        &self,
+        upload: &mut MultipartUpload,
+        part: Bytes,
+    ) -> anyhow::Result<()> {
+        let key = &upload.key;
+        let number = i32::try_from(upload.parts.len() + 1).context("too many parts")?;
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload.upload_id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(part))
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
+            .with_context(|| format!("failed to upload part {number} of {key}"))?;
+        upload.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(output.e_tag)
+                .set_checksum_crc32(output.checksum_crc32)
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Completes `upload` from the parts uploaded: the object appears at its key.
+    pub async fn complete_multipart_upload(&self, upload: MultipartUpload) -> anyhow::Result<()> {
+        let MultipartUpload {
+            key,
+            upload_id,
+            parts,
+        } = upload;
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
+            .with_context(|| format!("failed to complete the multipart upload of {key}"))?;
+        Ok(())
+    }
+
+    /// Aborts `upload`: S3 drops its parts.
+    pub async fn abort_multipart_upload(&self, upload: MultipartUpload) -> anyhow::Result<()> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
+            .with_context(|| format!("failed to abort the multipart upload of {}", upload.key))?;
+        Ok(())
+    }
+}
+
+/// A multipart upload under way: its key, its id and the parts uploaded so far, in order.
+#[derive(Debug)]
+pub struct MultipartUpload {
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
+}
+
+/// The body of an object being read.
+#[derive(Debug)]
+pub struct ObjectBody(ByteStream);
+
+impl ObjectBody {
+    /// The next bytes of the body, in the chunks the HTTP client reads; `None` at its end.
+    pub async fn next_chunk(&mut self) -> anyhow::Result<Option<Bytes>> {
+        Ok(self.0.try_next().await?)
     }
 }
 

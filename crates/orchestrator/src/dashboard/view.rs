@@ -1,16 +1,14 @@
 //! What the dashboard shows, read from the database and formatted for the templates: a run's
 //! state, task counts, breakdown by provider and instance type, task list and past runs.
 
-use std::collections::BTreeMap;
-
-use protocol::{RunState, TaskStatus};
+use protocol::{RunState, TaskCounts, TaskStatus};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
-use crate::db::run_history::{self, RunHistoryModel};
-use crate::db::runs::{self, ArchiveState, RunModel};
+use crate::db::run_history;
+use crate::db::runs::{self, ArchiveState, RunModel, RunTaskCounts};
 use crate::db::tasks::{self, TaskModel};
 
 /// How many runs before the latest one the dashboard lists.
@@ -53,40 +51,13 @@ pub struct RunView {
     /// The presigned download URL of `results.tar.gz`, signed afresh for this page.
     pub gzip_url: Option<String>,
     /// Task counts by status.
-    pub counts: CountsView,
+    pub counts: TaskCounts,
     /// Task counts by provider and instance type.
     pub breakdown: Vec<BreakdownRow>,
     /// The tasks, by id, at most [`TASKS_SHOWN`].
     pub tasks: Vec<TaskRow>,
     /// How many tasks the list leaves out.
     pub tasks_hidden: usize,
-}
-
-/// Task counts.
-#[derive(Debug, Clone, Default)]
-pub struct CountsView {
-    /// Every task.
-    pub total: u64,
-    /// Waiting for a runner.
-    pub pending: u64,
-    /// Held by a runner.
-    pub claimed: u64,
-    /// Finished with a result.
-    pub completed: u64,
-    /// Finished without one.
-    pub failed: u64,
-}
-
-impl CountsView {
-    fn add(&mut self, status: TaskStatus) {
-        self.total += 1;
-        match status {
-            TaskStatus::Pending => self.pending += 1,
-            TaskStatus::Claimed => self.claimed += 1,
-            TaskStatus::Completed => self.completed += 1,
-            TaskStatus::Failed => self.failed += 1,
-        }
-    }
 }
 
 /// The tasks of one provider and instance type.
@@ -97,7 +68,7 @@ pub struct BreakdownRow {
     /// The instance type.
     pub instance_type: String,
     /// Its counts.
-    pub counts: CountsView,
+    pub counts: TaskCounts,
 }
 
 /// One task of the task list.
@@ -141,11 +112,11 @@ pub struct PastRunView {
     /// When it started.
     pub created_at: TimeView,
     /// Its tasks.
-    pub total: i64,
+    pub total: u64,
     /// Completed tasks.
-    pub completed: i64,
+    pub completed: u64,
     /// Failed tasks.
-    pub failed: i64,
+    pub failed: u64,
 }
 
 /// A time for a `<time datetime="...">` element.
@@ -202,7 +173,7 @@ pub async fn load_dashboard(state: &AppState) -> anyhow::Result<DashboardView> {
         None => None,
     };
     let limit = i64::try_from(PAST_RUNS_SHOWN + 1).unwrap_or(i64::MAX);
-    let past_runs = run_history::get_recent_runs(&state.db, limit)
+    let past: Vec<RunModel> = run_history::get_recent_runs(&state.db, limit)
         .await?
         .into_iter()
         .filter(|run| {
@@ -211,7 +182,15 @@ pub async fn load_dashboard(state: &AppState) -> anyhow::Result<DashboardView> {
                 .is_none_or(|current| current.id != run.id.0)
         })
         .take(PAST_RUNS_SHOWN)
-        .map(past_run_view)
+        .collect();
+    let ids: Vec<_> = past.iter().map(|run| run.id).collect();
+    let mut counts = runs::get_task_counts(&state.db, &ids).await?;
+    let past_runs = past
+        .into_iter()
+        .map(|run| {
+            let counts = counts.remove(&run.id).unwrap_or_default();
+            past_run_view(run, counts.all)
+        })
         .collect();
     Ok(DashboardView { current, past_runs })
 }
@@ -221,18 +200,16 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
     let now = run_history::get_database_now(&state.db).await?;
     let tasks = tasks::get_run_tasks(&state.db, run.id).await?;
     let gzip_url = match run_history::archive_key(&run) {
-        Some(key) => Some(state.presigner.get_url(key).await?),
+        Some(key) => Some(state.storage.get_url(key).await?),
         None => None,
     };
-    let mut counts = CountsView::default();
-    let mut breakdown: BTreeMap<(String, String), CountsView> = BTreeMap::new();
-    for task in &tasks {
-        counts.add(task.state);
-        breakdown
-            .entry((task.provider.to_string(), task.instance_type.clone()))
-            .or_default()
-            .add(task.state);
-    }
+    let RunTaskCounts {
+        all: counts,
+        by_instance_type,
+    } = runs::get_task_counts(&state.db, &[run.id])
+        .await?
+        .remove(&run.id)
+        .unwrap_or_default();
     let tasks_hidden = tasks.len().saturating_sub(TASKS_SHOWN);
     let (status, status_text) = run_status(run.state, run.stopped_at.is_some());
     Ok(RunView {
@@ -252,12 +229,12 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
         },
         gzip_url,
         counts,
-        breakdown: breakdown
+        breakdown: by_instance_type
             .into_iter()
-            .map(|((provider, instance_type), counts)| BreakdownRow {
-                provider,
-                instance_type,
-                counts,
+            .map(|group| BreakdownRow {
+                provider: group.provider.to_string(),
+                instance_type: group.instance_type,
+                counts: group.counts,
             })
             .collect(),
         tasks: tasks
@@ -292,7 +269,7 @@ fn task_row(task: TaskModel, now: OffsetDateTime) -> TaskRow {
     }
 }
 
-fn past_run_view(run: RunHistoryModel) -> PastRunView {
+fn past_run_view(run: RunModel, counts: TaskCounts) -> PastRunView {
     let (status, status_text) = run_status(run.state, run.stopped_at.is_some());
     PastRunView {
         id: run.id.0,
@@ -300,9 +277,9 @@ fn past_run_view(run: RunHistoryModel) -> PastRunView {
         status_text,
         ruby_version: run.ruby_version,
         created_at: TimeView::at(run.created_at),
-        total: run.total,
-        completed: run.completed,
-        failed: run.failed,
+        total: counts.total,
+        completed: counts.completed,
+        failed: counts.failed,
     }
 }
 

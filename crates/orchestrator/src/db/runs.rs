@@ -1,6 +1,8 @@
 //! Runs: creation, the latest run, completion and task counts.
 
-use protocol::{RubyBenchSelection, RunConfig, RunState, TaskCounts, TaskStatus};
+use std::collections::BTreeMap;
+
+use protocol::{Provider, RubyBenchSelection, RunConfig, RunState, TaskCounts, TaskStatus};
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -143,27 +145,97 @@ pub async fn update_run_complete(
     Ok(result.rows_affected() == 1)
 }
 
-/// How many tasks of a run are in each state.
-pub async fn get_task_counts(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::Result<TaskCounts> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, count(*) FROM tasks WHERE run_id = $1 GROUP BY state")
-            .bind(id)
-            .fetch_all(executor)
-            .await?;
-    let mut counts = TaskCounts::default();
-    for (state, count) in rows {
-        let count = u64::try_from(count).unwrap_or_default();
-        let slot = match TaskStatus::try_from(state) {
-            Ok(TaskStatus::Pending) => &mut counts.pending,
-            Ok(TaskStatus::Claimed) => &mut counts.claimed,
-            Ok(TaskStatus::Completed) => &mut counts.completed,
-            Ok(TaskStatus::Failed) => &mut counts.failed,
-            Err(err) => return Err(sqlx::Error::Decode(Box::new(err))),
-        };
-        *slot = count;
-        counts.total += count;
+/// The task counts of one run: all its tasks, and those of each provider and instance type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTaskCounts {
+    /// Every task of the run.
+    pub all: TaskCounts,
+    /// By provider, then instance type.
+    pub by_instance_type: Vec<InstanceTypeCounts>,
+}
+
+/// The task counts of one provider and instance type of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceTypeCounts {
+    /// The provider.
+    pub provider: Provider,
+    /// The instance type.
+    pub instance_type: String,
+    /// Its tasks by state.
+    pub counts: TaskCounts,
+}
+
+/// One group of [`get_task_counts`].
+#[derive(sqlx::FromRow)]
+struct TaskCountRow {
+    run_id: RunId,
+    #[sqlx(try_from = "String")]
+    provider: Provider,
+    instance_type: String,
+    #[sqlx(try_from = "String")]
+    state: TaskStatus,
+    count: i64,
+}
+
+/// How many tasks of each of the runs are in each state, in all and by provider and instance
+/// type: the one count behind `GET /run`, the dashboard and its past runs. A run without
+/// tasks (or with none left after an early stop) is in the map with zero counts.
+pub async fn get_task_counts(
+    executor: impl PgExecutor<'_>,
+    ids: &[RunId],
+) -> sqlx::Result<BTreeMap<RunId, RunTaskCounts>> {
+    let rows: Vec<TaskCountRow> = sqlx::query_as(
+        "SELECT run_id, provider, instance_type, state, count(*) AS count FROM tasks \
+         WHERE run_id = ANY($1) GROUP BY run_id, provider, instance_type, state",
+    )
+    .bind(ids.iter().map(|id| id.0).collect::<Vec<i64>>())
+    .fetch_all(executor)
+    .await?;
+    let mut by_run: BTreeMap<RunId, BTreeMap<(&'static str, String), InstanceTypeCounts>> =
+        ids.iter().map(|id| (*id, BTreeMap::new())).collect();
+    for row in rows {
+        let count = u64::try_from(row.count).unwrap_or_default();
+        let group = by_run
+            .entry(row.run_id)
+            .or_default()
+            .entry((row.provider.as_str(), row.instance_type.clone()))
+            .or_insert_with(|| InstanceTypeCounts {
+                provider: row.provider,
+                instance_type: row.instance_type,
+                counts: TaskCounts::default(),
+            });
+        add_count(&mut group.counts, row.state, count);
     }
-    Ok(counts)
+    Ok(by_run
+        .into_iter()
+        .map(|(id, groups)| {
+            let mut counts = RunTaskCounts::default();
+            for group in groups.into_values() {
+                for (state, count) in [
+                    (TaskStatus::Pending, group.counts.pending),
+                    (TaskStatus::Claimed, group.counts.claimed),
+                    (TaskStatus::Completed, group.counts.completed),
+                    (TaskStatus::Failed, group.counts.failed),
+                ] {
+                    add_count(&mut counts.all, state, count);
+                }
+                counts.by_instance_type.push(group);
+            }
+            (id, counts)
+        })
+        .collect())
+}
+
+/// Adds `count` tasks in `state` to `counts`.
+fn add_count(counts: &mut TaskCounts, state: TaskStatus, count: u64) {
+    let slot = match state {
+        TaskStatus::Pending => &mut counts.pending,
+        TaskStatus::Claimed => &mut counts.claimed,
+        TaskStatus::Completed => &mut counts.completed,
+        TaskStatus::Failed => &mut counts.failed,
+    };
+    *slot += count;
+    counts.total += count;
 }
 
 /// The running run, locked until the transaction ends, so that an early stop and other

@@ -1,8 +1,8 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
 use protocol::{
-    ErrorType, FailRequest, FailedBy, HeartbeatRequest, Provider, RubyBenchSelection, TaskSpec,
-    TaskStatus,
+    ClaimedTask, ErrorType, FailRequest, FailedBy, HeartbeatRequest, Provider, RubyBenchSelection,
+    TaskSpec, TaskStatus, TaskSummary,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Row};
@@ -60,6 +60,25 @@ pub struct TaskModel {
     pub s3_error_key: Option<String>,
     /// Whether the failed runner kept its host up.
     pub debug_mode: Option<bool>,
+}
+
+impl TaskModel {
+    /// Which run of its instance type it is, as the wire types count it.
+    pub fn run_number(&self) -> u32 {
+        u32::try_from(self.run).unwrap_or_default()
+    }
+}
+
+impl From<TaskModel> for TaskSummary {
+    fn from(task: TaskModel) -> Self {
+        Self {
+            id: task.id.0,
+            run: task.run_number(),
+            provider: task.provider,
+            instance_type: task.instance_type,
+            status: task.state,
+        }
+    }
 }
 
 /// The columns of [`TaskModel`], for every query that returns tasks.
@@ -159,15 +178,47 @@ pub struct ClaimWindow {
     sql: &'static str,
 }
 
+impl ClaimWindow {
+    /// The window's claim statement (for the test of its plan); its parameters are listed
+    /// at the `claim_sql` macro.
+    pub fn sql(&self) -> &'static str {
+        self.sql
+    }
+}
+
 /// The claim statement for a window of `$candidates` read and `$tried` tried tasks.
+///
+/// Its parameters:
+///
+/// | | type | what |
+/// |---|---|---|
+/// | `$1` | text | the runner's provider |
+/// | `$2` | text | the runner's instance type |
+/// | `$3` | bigint | the run of the scan start ([`ClaimStart::run_id`]); 0 for none |
+/// | `$4` | int | the run number of the scan start ([`ClaimStart::run`]); 0 for none |
+/// | `$5` | bigint | the task id of the scan start ([`ClaimStart::id`]); 0 for none |
+/// | `$6` | text | the runner id the task is given to |
+/// | `$7` | boolean | whether the lowest candidate is tried first (a lone claim) |
+///
+/// A start of another run than the latest is ignored: the scan begins at the lowest task.
+/// `latest`, `candidates` and `tried` are `MATERIALIZED`: each is computed once, on its own,
+/// and not folded into the queries that read it. `tests/api/claim_plan.rs` holds the plan of
+/// every window to the index of pending tasks (BENCHMARKS.md lists the plans it rules out).
 macro_rules! claim_sql {
     ($candidates:literal, $tried:literal) => {
         concat!(
+            // latest: the run claims come from, the newest by `seq`, and the settings the
+            // runner needs; no row when it is complete or was stopped (then nothing is read).
             "WITH latest AS MATERIALIZED ( \
                  SELECT id, ruby_version, ruby_bench, debug_mode FROM runs \
                  WHERE id = (SELECT id FROM runs ORDER BY seq DESC LIMIT 1) \
                      AND state = 'running' AND stopped_at IS NULL \
-             ), candidates AS MATERIALIZED ( \
+             ), ",
+            // candidates: up to `$candidates` pending tasks of the provider and instance type
+            // from the scan start on, in run-number order, with the versions this statement's
+            // snapshot sees; `ord` numbers them from 1. The condition is a range of the key of
+            // `tasks_pending` (run_id, provider, instance_type, run, id), read in its order.
+            "candidates AS MATERIALIZED ( \
                  SELECT id, run, lock_version, row_number() OVER (ORDER BY run, id) AS ord \
                  FROM tasks \
                  WHERE run_id = (SELECT id FROM latest) AND provider = $1 \
@@ -177,25 +228,36 @@ macro_rules! claim_sql {
                          CASE WHEN $3 = (SELECT id FROM latest) THEN $5 ELSE 0 END) \
                  ORDER BY run, id LIMIT ",
             stringify!($candidates),
+            // tried: the `$tried` candidates to try, in the order to try them: the lowest
+            // first when `$7` (rank 0), the others in random order (ranks in 1..2).
             " ), tried AS MATERIALIZED ( \
                  SELECT id, lock_version, \
                      CASE WHEN ord = 1 AND $7 THEN 0 ELSE 1 + random() END AS rank \
                  FROM candidates ORDER BY rank LIMIT ",
             stringify!($tried),
+            // chosen: the first tried task whose row is still at the version read, found by
+            // primary key and locked; a row another claim is locking is skipped, not waited
+            // for. A row changed after the snapshot is re-read when locked (EvalPlanQual) and
+            // passed over if its version moved.
             " ), chosen AS ( \
                  SELECT t.id, t.lock_version FROM tried JOIN tasks t ON t.id = tried.id \
                  WHERE t.lock_version = tried.lock_version \
                  ORDER BY tried.rank LIMIT 1 \
                  FOR UPDATE OF t SKIP LOCKED \
-             ), claimed AS ( \
+             ), ",
+            // claimed: the compare-and-set that gives the chosen task to runner `$6`, by id
+            // and version only (no `state`: see [`claim_task`]).
+            "claimed AS ( \
                  UPDATE tasks SET state = 'claimed', runner_id = $6, \
                      lock_version = tasks.lock_version + 1, claimed_at = now(), \
                      last_heartbeat_at = now() \
                  FROM chosen \
                  WHERE tasks.id = chosen.id AND tasks.lock_version = chosen.lock_version \
                  RETURNING tasks.* \
-             ) \
-             SELECT (SELECT count(*) FROM candidates) AS candidates, \
+             ) ",
+            // The answer, always one row: how many candidates were read, the lowest of them
+            // (the next scan start), the claimed task if any, and its run's settings.
+            "SELECT (SELECT count(*) FROM candidates) AS candidates, \
                  latest.id AS start_run_id, first.run AS start_run, first.id AS start_id, \
                  claimed.*, latest.ruby_version AS run_ruby_version, \
                  latest.ruby_bench AS run_ruby_bench, latest.debug_mode AS run_debug_mode \
@@ -307,6 +369,22 @@ pub struct ClaimedTaskModel {
     pub run_ruby_bench: Json<RubyBenchSelection>,
     /// Whether the run's runners keep their hosts up after a failure.
     pub run_debug_mode: bool,
+}
+
+impl From<ClaimedTaskModel> for ClaimedTask {
+    fn from(claimed: ClaimedTaskModel) -> Self {
+        let task = claimed.task;
+        Self {
+            id: task.id.0,
+            run_id: task.run_id.0,
+            run: task.run_number(),
+            provider: task.provider,
+            instance_type: task.instance_type,
+            ruby_version: claimed.run_ruby_version,
+            ruby_bench: claimed.run_ruby_bench.0,
+            debug_mode: claimed.run_debug_mode,
+        }
+    }
 }
 
 /// Records a heartbeat of the runner holding the task, by the database clock. Returns false

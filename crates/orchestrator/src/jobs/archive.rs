@@ -24,9 +24,6 @@ use std::collections::HashSet;
 use std::io::{self, Read, Write};
 
 use anyhow::Context;
-use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::{Buf, Bytes};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -39,7 +36,7 @@ use crate::AppState;
 use crate::db::runs;
 use crate::db::tasks::{self, ArchiveTaskModel};
 use crate::db::{RunId, TaskId};
-use crate::s3::Storage;
+use crate::s3::{MultipartUpload, Storage};
 
 /// The size of each part of the multipart upload (S3 wants at least 5 MiB for all but the
 /// last). Up to three parts are in memory at once.
@@ -125,26 +122,16 @@ pub async fn build_archive(
     run_id: RunId,
     key: &str,
 ) -> anyhow::Result<ArchiveReport> {
-    let upload_id = storage
-        .client
-        .create_multipart_upload()
-        .bucket(&storage.bucket)
-        .key(key)
-        .content_type("application/gzip")
-        .checksum_algorithm(ChecksumAlgorithm::Crc32)
-        .send()
-        .await
-        .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
-        .with_context(|| format!("failed to start the multipart upload of {key}"))?
-        .upload_id
-        .context("S3 started a multipart upload without an upload id")?;
+    let mut upload = storage
+        .start_multipart_upload(key, "application/gzip")
+        .await?;
 
     let (source_tx, source_rx) = mpsc::channel(SOURCES_AHEAD);
     let (part_tx, part_rx) = mpsc::channel(1);
     let encoder = tokio::task::spawn_blocking(move || encode(source_rx, PartWriter::new(part_tx)));
     let (fetched, uploaded) = tokio::join!(
         fetch_sources(db, storage, run_id, source_tx),
-        upload_parts(storage, key, &upload_id, part_rx),
+        upload_parts(storage, &mut upload, part_rx),
     );
     let encoded = encoder
         .await
@@ -153,37 +140,19 @@ pub async fn build_archive(
 
     let outcome = fetched
         .and(encoded)
-        .and_then(|report| Ok((report, uploaded?)));
+        .and_then(|report| uploaded.map(|()| report));
     match outcome {
-        Ok((report, parts)) => {
-            storage
-                .client
-                .complete_multipart_upload()
-                .bucket(&storage.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
-                .with_context(|| format!("failed to complete the multipart upload of {key}"))?;
+        Ok(report) => {
+            storage.complete_multipart_upload(upload).await?;
             Ok(report)
         }
         Err(err) => {
-            let aborted = storage
-                .client
-                .abort_multipart_upload()
-                .bucket(&storage.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(abort_err) = aborted {
-                tracing::warn!(key, error = %DisplayErrorContext(abort_err), "failed to abort the multipart upload");
+            if let Err(abort_err) = storage.abort_multipart_upload(upload).await {
+                tracing::warn!(
+                    key,
+                    error = format!("{abort_err:#}"),
+                    "failed to abort the multipart upload"
+                );
             }
             Err(err)
         }
@@ -243,33 +212,19 @@ async fn fetch_sources(
 
 /// Reads one object into `chunks` until the body ends or the encoder stops listening.
 async fn pump_object(storage: Storage, key: String, chunks: mpsc::Sender<Chunk>) {
-    let response = storage
-        .client
-        .get_object()
-        .bucket(&storage.bucket)
-        .key(&key)
-        .send()
-        .await;
-    let mut body = match response {
-        Ok(output) => output.body,
+    let mut body = match storage.open_object(&key).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            chunks.send(Chunk::Missing).await.ok();
+            return;
+        }
         Err(err) => {
-            let chunk = if err
-                .as_service_error()
-                .is_some_and(|service| service.is_no_such_key())
-            {
-                Chunk::Missing
-            } else {
-                Chunk::Failed(format!(
-                    "failed to read {key} from S3: {}",
-                    DisplayErrorContext(err)
-                ))
-            };
-            chunks.send(chunk).await.ok();
+            chunks.send(Chunk::Failed(format!("{err:#}"))).await.ok();
             return;
         }
     };
     loop {
-        match body.try_next().await {
+        match body.next_chunk().await {
             Ok(Some(bytes)) => {
                 if chunks.send(Chunk::Data(bytes)).await.is_err() {
                     return;
@@ -288,35 +243,13 @@ async fn pump_object(storage: Storage, key: String, chunks: mpsc::Sender<Chunk>)
 /// Sends the encoder's parts as the parts of the multipart upload, in order.
 async fn upload_parts(
     storage: &Storage,
-    key: &str,
-    upload_id: &str,
+    upload: &mut MultipartUpload,
     mut parts: mpsc::Receiver<Bytes>,
-) -> anyhow::Result<Vec<CompletedPart>> {
-    let mut completed = Vec::new();
+) -> anyhow::Result<()> {
     while let Some(part) = parts.recv().await {
-        let number = i32::try_from(completed.len() + 1).context("too many parts")?;
-        let output = storage
-            .client
-            .upload_part()
-            .bucket(&storage.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .body(ByteStream::from(part))
-            .send()
-            .await
-            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(err)))
-            .with_context(|| format!("failed to upload part {number} of {key}"))?;
-        completed.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(output.e_tag)
-                .set_checksum_crc32(output.checksum_crc32)
-                .build(),
-        );
+        storage.upload_part(upload, part).await?;
     }
-    Ok(completed)
+    Ok(())
 }
 
 /// The encoder: every source into one gzipped tar, cut into parts. Only a failure to write the

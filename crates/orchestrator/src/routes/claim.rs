@@ -1,196 +1,32 @@
-//! `POST /tasks/claim`: optimistic claims with a compare-and-set on `lock_version`.
-//!
-//! A claim is one statement ([`tasks::claim_task`]): it reads pending candidates of the
-//! runner's provider and instance type with their versions and takes the first one still at
-//! its version, skipping a row another claim is writing at that moment rather than waiting for
-//! it; losing means other runners took them first. After a lost round the next reads a wider
-//! window, and from the third on it first waits a random moment (so claimers that collided do
-//! not collide again in lockstep), a bounded number of times. Only when every attempt was lost
-//! does it answer `wait`.
-//!
-//! Each scan starts where the last claim of that instance type found the lowest pending task
-//! ([`ClaimState`]), so that it does not step over the index entries of every task claimed so
-//! far; a scan that finds nothing from there looks again from the start before the answer is
-//! `done`.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! `POST /tasks/claim`; the claim itself is [`services::claim`].
 
 use axum::Json;
 use axum::extract::State;
-use protocol::{ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, Provider, layout};
-use rand::Rng;
+use protocol::{ClaimRequest, ClaimResponse};
 
 use crate::AppState;
-use crate::db::runs;
-use crate::db::tasks::{self, CLAIM_WINDOWS, ClaimStart, ClaimedTaskModel, TaskModel};
-use crate::error::AppResult;
+use crate::error::{AppResult, no_run_yet};
 use crate::extract::JsonBody;
-use crate::routes::run::no_run_yet;
-
-/// How many rounds a claim tries before answering `wait`; rounds beyond the windows reuse
-/// the widest.
-const CLAIM_ROUNDS: usize = 4;
-
-/// The longest random pause before a round from the third on, in milliseconds per round
-/// after the second.
-const MAX_JITTER_MS_PER_ROUND: u64 = 5;
-
-/// What the claims of this process share: where the claims of each provider and instance
-/// type start their scan (the lowest pending task the last claim read), and how many claims
-/// are being decided right now. A start is only a hint, since a scan that finds nothing from it
-/// looks again from the lowest task.
-#[derive(Debug, Clone, Default)]
-pub struct ClaimState {
-    starts: Arc<Mutex<HashMap<(Provider, String), ClaimStart>>>,
-    in_flight: Arc<AtomicUsize>,
-}
-
-/// More instance types than any run has; beyond, the hints are dropped and grow again.
-const MAX_CLAIM_STARTS: usize = 10_000;
-
-impl ClaimState {
-    fn start(&self, provider: Provider, instance_type: &str) -> Option<ClaimStart> {
-        let starts = self
-            .starts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        starts.get(&(provider, instance_type.to_owned())).copied()
-    }
-
-    fn set_start(&self, provider: Provider, instance_type: &str, start: Option<ClaimStart>) {
-        let mut starts = self
-            .starts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (provider, instance_type.to_owned());
-        match start {
-            Some(start) => {
-                if starts.len() >= MAX_CLAIM_STARTS && !starts.contains_key(&key) {
-                    starts.clear();
-                }
-                starts.insert(key, start);
-            }
-            None => {
-                starts.remove(&key);
-            }
-        }
-    }
-
-    /// Counts a claim as being decided until the guard is dropped; says whether it is the
-    /// only one.
-    fn enter(&self) -> (InFlight, bool) {
-        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        (InFlight(self.in_flight.clone()), before == 0)
-    }
-}
-
-/// A claim being decided; see [`ClaimState::enter`].
-struct InFlight(Arc<AtomicUsize>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use crate::services::claim::{self, ClaimOutcome};
 
 /// Hands the runner a pending task of its provider and instance type, or says `wait` or `done`.
 pub async fn claim_task(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> AppResult<Json<ClaimResponse>> {
-    let (provider, instance_type) = (request.provider, request.instance_type.as_str());
-    let mut start = state.claims.start(provider, instance_type);
-    // A lone claim takes the lowest task (a lone runner gets run 1 before run 2). Concurrent
-    // claims all try candidates at random: the lowest is the one every claim would try first,
-    // so it is mostly taken already, and a row claimed after the statement's snapshot costs
-    // Postgres a re-check of the whole statement (EvalPlanQual) before it is passed over.
-    let (_in_flight, lowest_first) = state.claims.enter();
-    let mut round = 0;
-    while round < CLAIM_ROUNDS {
-        let window = &CLAIM_WINDOWS[round.min(CLAIM_WINDOWS.len() - 1)];
-        let attempt = tasks::claim_task(
-            &state.db,
-            window,
-            provider,
-            instance_type,
-            &request.runner_id,
-            start,
-            lowest_first,
-        )
-        .await?;
-        if attempt.candidates == 0 {
-            if start.take().is_some() {
-                // Nothing from the hint on: look again from the lowest task (a task given
-                // back may be pending below it) before saying `done`.
-                state.claims.set_start(provider, instance_type, None);
-                continue;
-            }
-            // Nothing to claim in the latest run (or it is complete or stopped); a 404 only
-            // when no run was ever started.
-            return match runs::get_latest_run(&state.db).await? {
-                Some(_) => Ok(Json(ClaimResponse::Done)),
-                None => Err(no_run_yet()),
-            };
-        }
-        start = attempt.start;
-        state.claims.set_start(provider, instance_type, start);
-        if let Some(claimed) = attempt.claimed {
-            // The claim has no transaction around it (a transaction would cost round trips
-            // and hold the row lock while the URLs are signed). Should signing fail, the claim
-            // is given back, so the task stays pending for the next runner; it may be pending
-            // below the scans' start now, so the start is forgotten.
-            let presigned_urls = match presigned_urls(&state, &claimed.task).await {
-                Ok(urls) => urls,
-                Err(err) => {
-                    tasks::update_task_unclaimed(&state.db, &claimed.task).await?;
-                    state.claims.set_start(provider, instance_type, None);
-                    return Err(err);
-                }
-            };
-            return Ok(Json(assigned(claimed, presigned_urls)));
-        }
-        round += 1;
-        // A lost first round only means a narrow window: the next is wider and goes at once.
-        // After that, pause a random moment, so that claimers that collided do not collide
-        // again in lockstep.
-        if (2..CLAIM_ROUNDS).contains(&round) {
-            let jitter = rand::rng().random_range(0..=MAX_JITTER_MS_PER_ROUND * (round as u64 - 1));
-            tokio::time::sleep(Duration::from_millis(jitter)).await;
-        }
-    }
-    Ok(Json(ClaimResponse::Wait {
-        retry_after_seconds: state.config.claim_retry_after_secs,
-    }))
-}
-
-/// The upload URLs of a task.
-async fn presigned_urls(state: &AppState, task: &TaskModel) -> AppResult<PresignedUrls> {
-    let result_key = layout::task_result_key(task.run_id.0, task.id.0);
-    let error_key = layout::task_error_key(task.run_id.0, task.id.0);
-    Ok(PresignedUrls {
-        result: state.presigner.put_url(&result_key).await?,
-        error: state.presigner.put_url(&error_key).await?,
-    })
-}
-
-/// The `assigned` answer for a task just claimed.
-fn assigned(claimed: ClaimedTaskModel, presigned_urls: PresignedUrls) -> ClaimResponse {
-    let task = claimed.task;
-    tracing::info!(task_id = %task.id, runner_id = task.runner_id.as_deref(), "task claimed");
-    ClaimResponse::Assigned {
-        task: ClaimedTask {
-            id: task.id.0,
-            run_id: task.run_id.0,
-            provider: task.provider,
-            instance_type: task.instance_type,
-            run: u32::try_from(task.run).unwrap_or_default(),
-            ruby_version: claimed.run_ruby_version,
-            ruby_bench: claimed.run_ruby_bench.0,
-            debug_mode: claimed.run_debug_mode,
+    let response = match claim::claim_task(&state, &request).await? {
+        ClaimOutcome::Assigned {
+            task,
+            presigned_urls,
+        } => ClaimResponse::Assigned {
+            task: *task,
+            presigned_urls,
         },
-        presigned_urls,
-    }
+        ClaimOutcome::Lost => ClaimResponse::Wait {
+            retry_after_seconds: state.config.claim_retry_after_secs,
+        },
+        ClaimOutcome::Done => ClaimResponse::Done,
+        ClaimOutcome::NoRun => return Err(no_run_yet()),
+    };
+    Ok(Json(response))
 }

@@ -8,7 +8,7 @@ use protocol::{RunConfig, RunStatus, StartRunResponse, StopRunResponse, TaskSumm
 use crate::AppState;
 use crate::db::runs::{self, ArchiveState};
 use crate::db::{RunId, is_unique_violation, tasks};
-use crate::error::{AppError, AppResult, bad_request, conflict, not_found};
+use crate::error::{AppError, AppResult, bad_request, conflict, no_run_yet};
 use crate::extract::JsonBody;
 use crate::lifecycle;
 
@@ -54,16 +54,7 @@ pub async fn start_run(
     tx.commit().await?;
 
     tracing::info!(run_id = %run.id, tasks = tasks.len(), "run started");
-    let tasks: Vec<TaskSummary> = tasks
-        .into_iter()
-        .map(|task| TaskSummary {
-            id: task.id.0,
-            provider: task.provider,
-            instance_type: task.instance_type,
-            run: u32::try_from(task.run).unwrap_or_default(),
-            status: task.state,
-        })
-        .collect();
+    let tasks: Vec<TaskSummary> = tasks.into_iter().map(TaskSummary::from).collect();
     Ok((
         StatusCode::CREATED,
         Json(StartRunResponse {
@@ -85,9 +76,13 @@ pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>
     let Some(run) = runs::get_latest_run(&state.db).await? else {
         return Err(no_run_yet());
     };
-    let counts = runs::get_task_counts(&state.db, run.id).await?;
+    let counts = runs::get_task_counts(&state.db, &[run.id])
+        .await?
+        .remove(&run.id)
+        .unwrap_or_default()
+        .all;
     let gzip_url = match (run.archive_state, &run.archive_key) {
-        (ArchiveState::Uploaded, Some(key)) => Some(state.presigner.get_url(key).await?),
+        (ArchiveState::Uploaded, Some(key)) => Some(state.storage.get_url(key).await?),
         _ => None,
     };
     Ok(Json(RunStatus {
@@ -105,9 +100,4 @@ pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>
 /// Ends the running run early; see [`lifecycle::stop_run`]. Any request body is ignored.
 pub async fn stop_run(State(state): State<AppState>) -> AppResult<Json<StopRunResponse>> {
     lifecycle::stop_run(&state).await.map(Json)
-}
-
-/// The 404 of endpoints that need a run when none was ever started.
-pub fn no_run_yet() -> AppError {
-    not_found("no run has been started: POST /run/start first")
 }

@@ -233,10 +233,10 @@ async fn a_build_that_s3_refused_is_retried() {
         .unwrap()
     );
     // S3 refuses the orchestrator's credentials for a while.
-    let broken = app.state.clone().with_storage(Storage {
-        client: app.bucket.server.client_with_secret("a-wrong-secret"),
-        bucket: app.bucket.name.clone(),
-    });
+    let broken = app.state.clone().with_storage(Storage::new(
+        app.bucket.server.client_with_secret("a-wrong-secret"),
+        app.state.storage.presigner().clone(),
+    ));
     let err = build_if_finished(&broken, RunId(RUN_ID)).await.unwrap_err();
     assert!(format!("{err:#}").contains("multipart upload"), "{err:#}");
     let run = runs::get_latest_run(app.pool()).await.unwrap().unwrap();

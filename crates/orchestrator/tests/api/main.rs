@@ -6,6 +6,7 @@ mod archive;
 mod auth;
 mod bad_input;
 mod claim;
+mod claim_plan;
 mod concurrency;
 mod dashboard;
 mod dashboard_browser;

@@ -56,7 +56,11 @@ impl E2eLocal {
             setup::ensure_host_tools(sh, setup::E2E_TOOLS)?;
             setup::ensure_docker(sh)
         })?;
-        let Prepared { options, config } = phases.time("images and plan", || {
+        let Prepared {
+            options,
+            config,
+            stand_in,
+        } = phases.time("images and plan", || {
             local::prepare_stack(sh, self.config.as_deref(), &self.ruby_bench)
         })?;
         let runtime = local::runtime()?;
@@ -71,7 +75,7 @@ impl E2eLocal {
             "xtask e2e-local: dashboard {}/ (operator password {})",
             stack.orchestrator_url, stack.operator_password
         );
-        let result = self.run_on(sh, &stack, &config, &mut phases);
+        let result = self.run_on(sh, &stack, &config, stand_in, &mut phases);
         phases.time("teardown", || {
             runtime.block_on(stack.down());
             Ok(())
@@ -100,6 +104,7 @@ impl E2eLocal {
         sh: &Shell,
         stack: &LocalStack,
         config_path: &Path,
+        stand_in: bool,
         phases: &mut Phases,
     ) -> anyhow::Result<PathBuf> {
         let config = local::read_config(config_path)?;
@@ -125,7 +130,7 @@ impl E2eLocal {
                     self.results.display()
                 );
             };
-            check_results(run_dir, &config)?;
+            check_results(run_dir, &config, stand_in)?;
             Ok(run_dir.clone())
         })?;
         phases.time("website", || {
@@ -135,7 +140,24 @@ impl E2eLocal {
                 "cargo run --quiet --package site -- build --results {results} --out {site}"
             )
             .run()
-            .context("the site builder failed")
+            .context("the site builder failed")?;
+            // The stand-in's numbers must never pass for ruby-bench's on the website.
+            let id = run_dir.file_name().unwrap_or_default();
+            let page = self.site.join("runs").join(id).join("index.html");
+            let html = std::fs::read_to_string(&page)
+                .with_context(|| format!("the website has no {}", page.display()))?;
+            if html.contains("ruby-bench-mini — a stand-in") != stand_in {
+                bail!(
+                    "{} labels the stand-in wrongly (the run used {})",
+                    page.display(),
+                    if stand_in {
+                        "ruby-bench-mini"
+                    } else {
+                        "ruby-bench"
+                    }
+                );
+            }
+            Ok(())
         })?;
         Ok(run_dir)
     }
@@ -155,7 +177,11 @@ fn run_dirs(results: &Path) -> Vec<PathBuf> {
 
 /// Checks the results contract of decisions.md: a folder per task; completed ones with
 /// a parseable output.txt, the reports and a complete meta.json; failed ones with error.json.
-fn check_results(run_dir: &Path, config: &protocol::RunConfig) -> anyhow::Result<()> {
+fn check_results(
+    run_dir: &Path,
+    config: &protocol::RunConfig,
+    stand_in: bool,
+) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for task in config.tasks() {
         let folder = run_dir.join(layout::task_folder(&task.instance_type, task.run));
@@ -209,6 +235,17 @@ fn check_results(run_dir: &Path, config: &protocol::RunConfig) -> anyhow::Result
                     || meta.cgroup_cpuset.is_none()
                 {
                     problems.push(format!("{name}/meta.json lacks provenance: {meta:?}"));
+                }
+                if meta.ruby_bench_stand_in != stand_in {
+                    problems.push(format!(
+                        "{name}/meta.json says ruby_bench_stand_in: {}, but the run used {}",
+                        meta.ruby_bench_stand_in,
+                        if stand_in {
+                            "ruby-bench-mini"
+                        } else {
+                            "ruby-bench"
+                        }
+                    ));
                 }
             }
             _ => problems.push(format!("{name}/meta.json is missing or unreadable")),

@@ -93,6 +93,8 @@ pub struct Prepared {
     pub options: StackOptions,
     /// The run config (the default one for the suite when none was given).
     pub config: PathBuf,
+    /// True when the runners measure with ruby-bench-mini, the stand-in.
+    pub stand_in: bool,
 }
 
 /// Picks the ruby-bench and the run config, makes sure the images exist, picks the
@@ -104,6 +106,7 @@ pub fn prepare_stack(
 ) -> anyhow::Result<Prepared> {
     setup::ensure_docker(sh)?;
     let ruby_bench = suite::ruby_bench(sh, ruby_bench)?;
+    let stand_in = ruby_bench.is_mini;
     let config_path = match config_path {
         Some(path) => path.to_owned(),
         None if ruby_bench.is_mini => PathBuf::from(DEFAULT_CONFIG),
@@ -137,6 +140,7 @@ pub fn prepare_stack(
             heartbeat_interval_secs: LOCAL_HEARTBEAT_INTERVAL_SECS,
         },
         config: config_path,
+        stand_in,
     })
 }
 

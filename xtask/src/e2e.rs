@@ -175,7 +175,7 @@ fn run_dirs(results: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Checks the results contract of decisions.md: a folder per task; completed ones with
+/// Checks the results contract of docs/decisions.md: a folder per task; completed ones with
 /// a parseable output.txt, the reports and a complete meta.json; failed ones with error.json.
 fn check_results(
     run_dir: &Path,

@@ -493,7 +493,8 @@ fn write_executable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn image_exists(sh: &Shell, reference: &str) -> bool {
+/// Whether the Docker engine has the image `reference`.
+pub fn image_exists(sh: &Shell, reference: &str) -> bool {
     cmd!(sh, "docker image inspect {reference}")
         .quiet()
         .ignore_stdout()

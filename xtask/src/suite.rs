@@ -125,14 +125,7 @@ pub fn bench_image_repo(
     config: &Path,
 ) -> anyhow::Result<String> {
     let official = format!("ruby:{version}");
-    let have = |reference: &str| {
-        cmd!(sh, "docker image inspect {reference}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
-    };
+    let have = |reference: &str| crate::images::image_exists(sh, reference);
     if have(&official) {
         eprintln!("xtask: benchmark image {official} (the official image)");
         return Ok("ruby".to_owned());

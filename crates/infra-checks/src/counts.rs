@@ -55,7 +55,7 @@ pub fn expected_slots(config: &SampleConfig, facts: &TypeFacts) -> u64 {
     }
 }
 
-/// Instances per type: ceil(runs_per_instance_type / slots), as decisions.md says.
+/// Instances per type: ceil(runs_per_instance_type / slots), as docs/decisions.md says.
 pub fn expected_runner_counts(config: &SampleConfig) -> BTreeMap<String, u64> {
     config
         .types

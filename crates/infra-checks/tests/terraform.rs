@@ -405,7 +405,7 @@ fn instances_that_stop_are_caught() {
 
 #[test]
 fn containers_get_the_settings_decisions_md_names() {
-    // decisions.md's runner settings, and RUNNER_CACHE_DIR (the runner's own), which the
+    // docs/decisions.md's runner settings, and RUNNER_CACHE_DIR (the runner's own), which the
     // host script needs to mount at the same path.
     let runner: Vec<&str> = vec![
         "API_KEY",

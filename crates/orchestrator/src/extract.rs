@@ -1,5 +1,5 @@
 //! Extractors that never turn bad input into a 500, and that keep the check order of
-//! decisions.md: the body (400) is judged before the task id (404).
+//! docs/decisions.md: the body (400) is judged before the task id (404).
 
 use std::convert::Infallible;
 

@@ -1,5 +1,5 @@
 //! Settings of the orchestrator binary, from flags or the environment variables that
-//! decisions.md names.
+//! docs/decisions.md names.
 
 use std::fmt;
 use std::net::SocketAddr;

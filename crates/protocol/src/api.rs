@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn claim_response_assigned_extends_the_seed_example() {
-        // The seed's body plus what decisions.md adds to every claimed task.
+        // The seed's body plus what docs/decisions.md adds to every claimed task.
         let body = json!({
             "status": "assigned",
             "task": {
@@ -764,7 +764,7 @@ mod tests {
         assert_eq!(status.completed_at, None);
         assert_eq!(status.stopped_at, None);
         assert_eq!(status.tasks.unfinished(), 15);
-        // `stopped_at` is always sent (decisions.md), which the seed's example predates.
+        // `stopped_at` is always sent (docs/decisions.md), which the seed's example predates.
         let mut expected = running;
         expected["stopped_at"] = Value::Null;
         assert_eq!(serde_json::to_value(&status).unwrap(), expected);

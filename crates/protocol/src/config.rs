@@ -525,7 +525,7 @@ mod tests {
       ]
     }"#;
 
-    /// The run config of decisions.md.
+    /// The run config of docs/decisions.md.
     const DECISIONS_EXAMPLE: &str = r#"
     { "ruby_version": "3.4.7", "runs_per_instance_type": 3, "run_id": 1733945123,
       "aws": ["c8g.medium"], "azure": ["Standard_D2pls_v6"], "local": ["local-1cpu"],

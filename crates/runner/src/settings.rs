@@ -1,4 +1,4 @@
-//! Settings of the runner, from flags or the environment names of decisions.md.
+//! Settings of the runner, from flags or the environment names of docs/decisions.md.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `POST /tasks/{id}/heartbeat`, `/complete` and `/fail`: the runner holding a task reports on
 //! it.
 //!
-//! Check order (decisions.md): 401 (middleware), 400 (the body), 404 (the task), 409 (who holds
+//! Check order (docs/decisions.md): 401 (middleware), 400 (the body), 404 (the task), 409 (who holds
 //! it). The issued S3 key can only be checked once the task is found, so a wrong key is a 400
 //! after the 404 and before the 409. `/complete` and `/fail` are idempotent for the holder: a
 //! retried call finds the task already in the state it asked for, by its own hand, and gets 200.

@@ -517,7 +517,7 @@ async fn turbo_js_is_served_with_a_long_cache() {
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
 }
 
-/// decisions.md: the repository holds no copy of turbo.js. Every file git tracks is searched
+/// docs/decisions.md: the repository holds no copy of turbo.js. Every file git tracks is searched
 /// for pieces of the script the build embeds.
 #[test]
 fn the_repository_holds_no_copy_of_turbo_js() {

@@ -277,7 +277,7 @@ async fn fail_records_the_error_and_is_idempotent_for_the_holder() {
         .expect_error(StatusCode::CONFLICT);
     assert_eq!(message, format!("task {id} has already failed"));
 
-    // The minimal body of decisions.md, with an `error_type` this project never writes: a
+    // The minimal body of docs/decisions.md, with an `error_type` this project never writes: a
     // runner's text is recorded as it is.
     let (other, _) = app.claim_assigned("local", "local-2cpu", "holder-2").await;
     let minimal = app

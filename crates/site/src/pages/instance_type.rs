@@ -93,7 +93,7 @@ fn facts(run: &RunView, id: TypeId) -> Facts {
     let smt = if t.runs.iter().all(|r| r.cpu.is_empty()) {
         "unknown".to_owned()
     } else if t.shared_core {
-        "shared core: the pinned vCPU has an SMT sibling, another workload (or another slot) may run on the same physical core".to_owned()
+        "shared core: the pinned vCPU has an SMT sibling, so another workload (or another slot) may run on the same physical core and slow this one. How much is measured by cargo xtask bench slots (BENCHMARKS.md): run it on this size to compare one slot alone, both vCPUs busy and one slot per core; SLOT_MODE=core gives each benchmark a core of its own".to_owned()
     } else {
         "own core (no SMT sibling)".to_owned()
     };

@@ -1,100 +1,28 @@
-//! `POST /run/start`, `GET /run` and `POST /run/stop`.
+//! `POST /run/start`, `GET /run` and `POST /run/stop`; the decisions are in
+//! [`services::runs`] and [`lifecycle`].
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use protocol::{RunConfig, RunStatus, StartRunResponse, StopRunResponse, TaskSummary};
+use protocol::{RunConfig, RunStatus, StartRunResponse, StopRunResponse};
 
 use crate::AppState;
-use crate::db::runs::{self, ArchiveState};
-use crate::db::{RunId, is_unique_violation, tasks};
-use crate::error::{AppError, AppResult, bad_request, conflict, no_run_yet};
+use crate::error::AppResult;
 use crate::extract::JsonBody;
-use crate::lifecycle;
-
-/// The most tasks one run may have; a bigger run is a typo in `runs_per_instance_type`.
-pub const MAX_TASKS_PER_RUN: usize = 100_000;
+use crate::{lifecycle, services};
 
 /// Creates a run and its tasks in the seed's order, in one transaction.
 pub async fn start_run(
     State(state): State<AppState>,
     JsonBody(config): JsonBody<RunConfig>,
 ) -> AppResult<(StatusCode, Json<StartRunResponse>)> {
-    let task_count = config.task_count();
-    if task_count > MAX_TASKS_PER_RUN {
-        return Err(bad_request(format!(
-            "the config makes {task_count} tasks, more than the {MAX_TASKS_PER_RUN} a run may have: lower \"runs_per_instance_type\" or list fewer instance types"
-        )));
-    }
-
-    let mut tx = state.db.begin().await?;
-    if let Some(running) = runs::get_running_run(&mut *tx).await? {
-        return Err(run_in_progress(running.id));
-    }
-    let id = match config.run_id {
-        Some(id) => RunId(id),
-        None => runs::get_next_run_id(&mut *tx).await?,
-    };
-    let run = match runs::insert_run(&mut *tx, id, &config).await {
-        Ok(run) => run,
-        Err(err) if is_unique_violation(&err, "runs_pkey") => {
-            return Err(conflict(format!(
-                "run {id} already exists: send another \"run_id\" or leave it out"
-            )));
-        }
-        // Another start won the race between the check above and this insert.
-        Err(err) if is_unique_violation(&err, "runs_one_running") => {
-            return Err(conflict(
-                "a run is already in progress: wait for it to complete or stop it",
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let tasks = tasks::insert_tasks(&mut *tx, run.id, &config.tasks()).await?;
-    tx.commit().await?;
-
-    tracing::info!(run_id = %run.id, tasks = tasks.len(), "run started");
-    let tasks: Vec<TaskSummary> = tasks.into_iter().map(TaskSummary::from).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(StartRunResponse {
-            run_id: run.id.0,
-            tasks_created: tasks.len() as u64,
-            tasks,
-        }),
-    ))
-}
-
-fn run_in_progress(id: RunId) -> AppError {
-    conflict(format!(
-        "run {id} is still in progress: wait for it to complete or stop it"
-    ))
+    let started = services::runs::start_run(&state, &config).await?;
+    Ok((StatusCode::CREATED, Json(started)))
 }
 
 /// The latest run with its task counts; `gzip_url` is presigned afresh on every call.
 pub async fn get_run(State(state): State<AppState>) -> AppResult<Json<RunStatus>> {
-    let Some(run) = runs::get_latest_run(&state.db).await? else {
-        return Err(no_run_yet());
-    };
-    let counts = runs::get_task_counts(&state.db, &[run.id])
-        .await?
-        .remove(&run.id)
-        .unwrap_or_default()
-        .all;
-    let gzip_url = match (run.archive_state, &run.archive_key) {
-        (ArchiveState::Uploaded, Some(key)) => Some(state.storage.get_url(key).await?),
-        _ => None,
-    };
-    Ok(Json(RunStatus {
-        run_id: run.id.0,
-        status: run.state,
-        ruby_version: run.ruby_version,
-        created_at: run.created_at,
-        completed_at: run.completed_at,
-        stopped_at: run.stopped_at,
-        tasks: counts,
-        gzip_url,
-    }))
+    services::runs::get_run(&state).await.map(Json)
 }
 
 /// Ends the running run early; see [`lifecycle::stop_run`]. Any request body is ignored.

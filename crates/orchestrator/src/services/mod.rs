@@ -2,3 +2,5 @@
 //! and answer it) and the queries of [`crate::db`].
 
 pub mod claim;
+pub mod runs;
+pub mod tasks;

@@ -15,8 +15,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
-use crate::ruby_build::{self, RubySourceSpec};
 use crate::setup;
+use ruby_build::RubySourceSpec;
+
+mod ruby_build;
 
 /// Where the image description lives, relative to the workspace root.
 const DESCRIPTION_PATH: &str = "xtask/images/images.toml";

@@ -9,7 +9,6 @@ mod e2e;
 mod images;
 mod local;
 mod nix;
-mod ruby_build;
 mod setup;
 mod site;
 mod suite;

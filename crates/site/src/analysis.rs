@@ -7,6 +7,9 @@
 //! interval comes from the spread between runs. With a single run, the spread of that run's
 //! iterations stands in, which understates machine-to-machine variation; the pages say so.
 
+pub mod value;
+pub mod yjit;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use protocol::Category;
@@ -15,8 +18,8 @@ use crate::load::{Outcome, Run, Task};
 use crate::prices::{Price, PriceBook, Prices};
 use crate::report::{Measurement, Report, Source};
 use crate::stats::{self, LogEstimate, Ratio};
-use crate::value::{self, ValueRow};
-use crate::yjit::{self, YjitGains};
+use value::ValueRow;
+use yjit::YjitGains;
 
 /// A run whose median within-run relative stddev exceeds this is flagged as noisy (percent).
 pub const NOISY_STDDEV_PCT: f64 = 5.0;

@@ -5,7 +5,7 @@
 //! - [`report`]: parses ruby-bench's text table and JSON raw data.
 //! - [`stats`]: log-time estimates, Welch intervals, t quantiles.
 //! - [`analysis`]: per-run views: estimates, ratios, ties, geomeans, provenance, flags.
-//! - [`prices`]: the price tables; [`value`]: price-performance; [`yjit`]: YJIT's gains;
+//! - [`prices`]: the price tables; [`analysis::value`]: price-performance; [`analysis::yjit`]: YJIT's gains;
 //!   [`verdict`]: the run's answer in words.
 //! - [`charts`], [`pages`], [`export`]: SVG, HTML and CSV/JSON output.
 //! - [`build`]: the whole build.
@@ -22,8 +22,6 @@ pub mod pages;
 pub mod prices;
 pub mod report;
 pub mod stats;
-pub mod value;
 pub mod verdict;
-pub mod yjit;
 
 pub use build::{BuildReport, BuildSettings, build};

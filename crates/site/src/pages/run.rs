@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use askama::Template;
 
 use super::{RatioText, ci_text, fmt_count, fmt_ms, fmt_usd, or_dash, ratio_text};
+use crate::analysis::value::ValueRow;
+use crate::analysis::yjit::YjitGains;
 use crate::analysis::{BenchView, ModeView, RankRow, RunView, SummaryCategory, TypeView};
 use crate::charts::{self, Axes, Bar, Point};
 use crate::stats::Ratio;
-use crate::value::ValueRow;
 use crate::verdict;
-use crate::yjit::YjitGains;
 
 /// A ranking row.
 pub struct RankText {

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
-use crate::images::{self, Description};
+use super::Description;
+use crate::images;
 
 /// Bumped when the way a Ruby is built changes, so cached builds are made again.
 const RUBY_BUILD_RECIPE_VERSION: u32 = 1;

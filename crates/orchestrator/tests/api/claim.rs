@@ -108,6 +108,8 @@ async fn claim_only_looks_at_the_latest_run() {
     app.start_run(&config).await;
     let (task, _) = app.claim_assigned("local", "local-1cpu", "r").await;
     assert_eq!(task.run_id, 1733950000);
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

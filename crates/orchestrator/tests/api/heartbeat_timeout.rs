@@ -72,6 +72,8 @@ async fn a_silent_task_fails_at_the_timeout_and_not_before() {
             .unwrap()
             .is_empty()
     );
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -101,6 +103,8 @@ async fn the_checker_never_overwrites_a_task_completed_in_between() {
     let completed = task(&app, claimed.id).await;
     assert_eq!(completed.state, TaskStatus::Completed);
     assert_eq!(completed.error_type, None);
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

@@ -102,6 +102,8 @@ async fn start_run_conflicts_while_a_run_is_running_and_not_after() {
     assert_eq!(second.run_id, 1733950000);
     // Task ids are unique across runs.
     assert!(second.tasks[0].id > first.tasks.last().unwrap().id);
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]
@@ -244,4 +246,6 @@ async fn get_run_of_a_complete_run_has_a_working_gzip_url() {
         app.claim("local", "local-1cpu", "r-1").await,
         protocol::ClaimResponse::Done
     );
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }

@@ -318,6 +318,8 @@ async fn complete_and_fail_conflict_after_the_orchestrator_took_the_task_away() 
         after.error_type.as_deref(),
         Some(ErrorType::HeartbeatTimeout.as_str())
     );
+    // A finished run builds its archive in the background: let it end first.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

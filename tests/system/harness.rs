@@ -21,6 +21,7 @@ pub async fn stack() -> LocalStack {
         ruby_bench_dir: project_root().join("fixtures/ruby-bench-mini"),
         bench_image_repo: "rcb/ruby".to_owned(),
         heartbeat_interval_secs: 5,
+        orchestrator_env: Vec::new(),
     };
     LocalStack::up(&options)
         .await

@@ -138,6 +138,7 @@ pub fn prepare_stack(
             ruby_bench_dir: ruby_bench.dir,
             bench_image_repo,
             heartbeat_interval_secs: LOCAL_HEARTBEAT_INTERVAL_SECS,
+            orchestrator_env: Vec::new(),
         },
         config: config_path,
         stand_in,

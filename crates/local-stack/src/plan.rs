@@ -9,6 +9,25 @@ pub struct RunnerPlan {
     pub instance_type: String,
     /// Its CPUs, as a cpuset list; disjoint from every other runner's.
     pub cpuset: String,
+    /// Settings of this runner beyond the stack's (tests: a broken host, fast retries).
+    pub env: Vec<(String, String)>,
+}
+
+impl RunnerPlan {
+    /// A runner of `instance_type` on CPUs `cpuset`, with the stack's settings.
+    pub fn new(instance_type: &str, cpuset: &str) -> Self {
+        Self {
+            instance_type: instance_type.to_owned(),
+            cpuset: cpuset.to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The same runner with one more setting.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// Gives each local instance type its own CPUs. A label ending in `-<N>cpu` (e.g.
@@ -39,14 +58,14 @@ pub fn plan_runners(instance_types: &[String], cpus: &[u32]) -> anyhow::Result<V
         .map(|(label, count)| {
             let mine = &cpus[next..next + count];
             next += count;
-            RunnerPlan {
-                instance_type: label.clone(),
-                cpuset: mine
+            RunnerPlan::new(
+                label,
+                &mine
                     .iter()
                     .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
-            }
+            )
         })
         .collect())
 }
@@ -71,20 +90,8 @@ mod tests {
     #[test]
     fn instance_types_get_disjoint_cpus() {
         let plan = plan_runners(&labels(&["local-1cpu", "local-b"]), &[0, 1]).unwrap();
-        assert_eq!(
-            plan[0],
-            RunnerPlan {
-                instance_type: "local-1cpu".into(),
-                cpuset: "0".into()
-            }
-        );
-        assert_eq!(
-            plan[1],
-            RunnerPlan {
-                instance_type: "local-b".into(),
-                cpuset: "1".into()
-            }
-        );
+        assert_eq!(plan[0], RunnerPlan::new("local-1cpu", "0"));
+        assert_eq!(plan[1], RunnerPlan::new("local-b", "1"));
         let plan = plan_runners(&labels(&["local-2cpu"]), &[0, 1, 2]).unwrap();
         assert_eq!(plan[0].cpuset, "0,1");
     }

@@ -33,6 +33,30 @@ pub struct StackOptions {
     pub bench_image_repo: String,
     /// Heartbeat interval of the runners, in seconds.
     pub heartbeat_interval_secs: u64,
+    /// Settings of the orchestrator beyond the stack's, or instead of them (tests: short
+    /// timeouts and URL lifetimes).
+    pub orchestrator_env: Vec<(String, String)>,
+}
+
+impl StackOptions {
+    /// The orchestrator's timeouts for a local run, which is watched closely: dead runners
+    /// are found within a minute. [`StackOptions::orchestrator_env`] overrides them.
+    fn orchestrator_settings(&self) -> Vec<(String, String)> {
+        let mut settings: Vec<(String, String)> = [
+            ("HEARTBEAT_TIMEOUT_SECS", "60"),
+            ("HEARTBEAT_CHECK_INTERVAL_SECS", "10"),
+            ("CLAIM_RETRY_AFTER_SECS", "2"),
+            ("NO_RUNNER_TIMEOUT_SECS", "300"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        for (name, value) in &self.orchestrator_env {
+            settings.retain(|(known, _)| known != name);
+            settings.push((name.clone(), value.clone()));
+        }
+        settings
+    }
 }
 
 /// A running local stack.
@@ -111,7 +135,7 @@ impl LocalStack {
             .with_env_var("S3_LOCAL_BUCKETS", BUCKET);
         self.start("s3-local", s3).await?;
 
-        let orchestrator = self
+        let mut orchestrator = self
             .image(
                 "orchestrator",
                 "latest",
@@ -130,11 +154,10 @@ impl LocalStack {
             .with_env_var("S3_ENDPOINT_URL", &self.s3_endpoint)
             .with_env_var("AWS_REGION", "us-east-1")
             .with_env_var("AWS_ACCESS_KEY_ID", &s3_access_key)
-            .with_env_var("AWS_SECRET_ACCESS_KEY", &s3_secret_key)
-            // A local run is watched closely: find dead runners within a minute.
-            .with_env_var("HEARTBEAT_TIMEOUT_SECS", "60")
-            .with_env_var("HEARTBEAT_CHECK_INTERVAL_SECS", "10")
-            .with_env_var("CLAIM_RETRY_AFTER_SECS", "2");
+            .with_env_var("AWS_SECRET_ACCESS_KEY", &s3_secret_key);
+        for (name, value) in options.orchestrator_settings() {
+            orchestrator = orchestrator.with_env_var(name, value);
+        }
         self.start("orchestrator", orchestrator).await?;
         wait_healthy(&format!("{}/health", self.orchestrator_url)).await?;
 
@@ -144,9 +167,18 @@ impl LocalStack {
                 options.ruby_bench_dir.display()
             )
         })?;
-        for plan in &options.runners {
+        for (index, plan) in options.runners.iter().enumerate() {
             let cpuset = plan.cpuset.clone();
-            let runner = self
+            // Two runners of one type (tests) need two ids.
+            let runner_id = if options.runners[..index]
+                .iter()
+                .any(|earlier| earlier.instance_type == plan.instance_type)
+            {
+                format!("{}-{}-{}", self.stack_id, plan.instance_type, index + 1)
+            } else {
+                format!("{}-{}", self.stack_id, plan.instance_type)
+            };
+            let mut runner = self
                 .image(
                     "runner",
                     "latest",
@@ -164,10 +196,7 @@ impl LocalStack {
                 .with_env_var("API_KEY", &self.api_key)
                 .with_env_var("PROVIDER", "local")
                 .with_env_var("INSTANCE_TYPE", &plan.instance_type)
-                .with_env_var(
-                    "RUNNER_ID",
-                    format!("{}-{}", self.stack_id, plan.instance_type),
-                )
+                .with_env_var("RUNNER_ID", runner_id)
                 .with_env_var("CPUSET", &plan.cpuset)
                 .with_env_var("BENCH_IMAGE_REPO", &options.bench_image_repo)
                 .with_env_var("RUBY_BENCH_DIR", "/ruby-bench")
@@ -179,6 +208,9 @@ impl LocalStack {
                     // The runner itself stays on its instance's CPUs too.
                     host_config.cpuset_cpus = Some(cpuset.clone());
                 });
+            for (name, value) in &plan.env {
+                runner = runner.with_env_var(name, value);
+            }
             self.start(&format!("runner {}", plan.instance_type), runner)
                 .await?;
         }

@@ -8,7 +8,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use protocol::{
-    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, RunConfig, ValidationError,
+    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, ReleaseRequest, RunConfig,
+    UploadUrlsRequest, ValidationError,
 };
 
 use crate::db::TaskId;
@@ -38,7 +39,9 @@ request_bodies!(
     ClaimRequest,
     HeartbeatRequest,
     CompleteRequest,
-    FailRequest
+    FailRequest,
+    UploadUrlsRequest,
+    ReleaseRequest
 );
 
 /// A validated JSON request body. `Content-Type` is not checked, so `curl -d` from the Fish

@@ -60,6 +60,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Background jobs started by requests (archive builds), so that they can be awaited.
     pub jobs: TaskTracker,
+    /// The runs whose archive this process is building.
+    pub archive_builds: jobs::ArchiveBuilds,
     /// Settings the handlers read.
     pub config: Arc<AppConfig>,
     /// The operator's dashboard: its password, live-update channel and open streams.
@@ -87,6 +89,7 @@ impl AppState {
             db,
             storage,
             jobs: TaskTracker::new(),
+            archive_builds: jobs::ArchiveBuilds::default(),
             config: Arc::new(config),
             dashboard: dashboard::DashboardState::default(),
             claims: services::claim::ClaimState::default(),
@@ -106,9 +109,9 @@ impl AppState {
     }
 }
 
-/// Connects to the database, applies migrations, resumes an interrupted archive build, starts
-/// the periodic checks (heartbeat timeouts, archive builds) and serves the API until SIGINT or
-/// SIGTERM.
+/// Connects to the database, applies migrations, starts the periodic checks (the hearing,
+/// heartbeat timeouts, types without runners, archive builds, also one a previous process left
+/// unfinished) and serves the API until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = connect_database(settings.database_url.expose()).await?;
     MIGRATOR
@@ -130,19 +133,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .with_storage(storage)
     .with_operator_password(settings.operator_password.clone());
 
-    let resume_state = state.clone();
-    state.jobs.spawn(async move {
-        if let Err(err) = jobs::resume_archive_builds(&resume_state).await {
-            tracing::error!(
-                error = format!("{err:#}"),
-                "resuming the archive build failed; the next check tries again"
-            );
-        }
-    });
+    // The first check starts the orchestrator's hearing, then takes up an archive build that
+    // a previous process left unfinished.
     let checks = tokio::spawn(jobs::run_periodic_checks(
         state.clone(),
-        Duration::from_secs(settings.heartbeat_check_interval_secs),
-        Duration::from_secs(settings.heartbeat_timeout_secs),
+        jobs::Checks {
+            interval: Duration::from_secs(settings.heartbeat_check_interval_secs),
+            heartbeat_timeout: Duration::from_secs(settings.heartbeat_timeout_secs),
+            no_runner_timeout: Duration::from_secs(settings.no_runner_timeout_secs),
+        },
     ));
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await

@@ -1,7 +1,7 @@
 //! Changes of a run's life that more than one caller makes: ending a run early is asked for by
 //! `POST /run/stop` and by the dashboard's button.
 
-use protocol::{RunState, StopRunResponse};
+use protocol::{ArchiveState, RunState, StopRunResponse};
 
 use crate::AppState;
 use crate::db::{runs, tasks};
@@ -10,8 +10,10 @@ use crate::jobs::archive;
 
 /// Ends the running run early: pending tasks are deleted, claimed tasks are failed with
 /// `error_type: run_stopped` (their runners learn it from the 409 of their next heartbeat),
-/// `stopped_at` is set, and the archive is built from what finished. A 404 when no run is
-/// running, or the running one was stopped already.
+/// `stopped_at` is set, and the archive is built from what finished, at once (also when the
+/// run had finished and its archive was waiting out the backoff of a failed build). On a run
+/// stopped already whose archive build failed, the build is tried again now. A 404 when no
+/// run is running, or the running one was stopped already and its archive is being built.
 pub async fn stop_run(state: &AppState) -> AppResult<StopRunResponse> {
     let mut tx = state.db.begin().await?;
     // The run's row lock orders this stop after a concurrent one.
@@ -24,6 +26,19 @@ pub async fn stop_run(state: &AppState) -> AppResult<StopRunResponse> {
             _ => no_run_yet(),
         });
     };
+    if run.stopped_at.is_some() && run.archive_state == ArchiveState::Failed {
+        // Stopped already, and its archive failed: ending it again asks for the archive now
+        // rather than after the backoff.
+        runs::update_run_archive_retry_now(&mut *tx, run.id).await?;
+        tx.commit().await?;
+        tracing::info!(run_id = %run.id, "stopped run: building its failed archive again now");
+        archive::spawn_build_if_finished(state, run.id);
+        return Ok(StopRunResponse {
+            run_id: run.id.0,
+            tasks_deleted: 0,
+            tasks_failed: 0,
+        });
+    }
     if run.stopped_at.is_some() {
         return Err(not_found(format!(
             "no run is running: run {} was stopped already and its archive is being built",

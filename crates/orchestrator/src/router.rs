@@ -56,6 +56,8 @@ fn api_routes() -> Routes {
         .post("/tasks/{id}/heartbeat", tasks::record_heartbeat)
         .post("/tasks/{id}/complete", tasks::complete_task)
         .post("/tasks/{id}/fail", tasks::fail_task)
+        .post("/tasks/{id}/upload-urls", tasks::get_upload_urls)
+        .post("/tasks/{id}/release", tasks::release_task)
 }
 
 /// The endpoints anyone may call.

@@ -405,6 +405,31 @@ impl Storage {
         }
     }
 
+    /// Whether an object is at `key`.
+    pub async fn object_exists(&self, key: &str) -> anyhow::Result<bool> {
+        let response = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match response {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_not_found()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "failed to look for {key} in S3: {}",
+                DisplayErrorContext(err)
+            )),
+        }
+    }
+
     /// Starts a multipart upload to `key` of an object of `content_type`, its parts
     /// checksummed with CRC32.
     pub async fn start_multipart_upload(

@@ -21,6 +21,11 @@ pub const DEFAULT_HEARTBEAT_CHECK_INTERVAL_SECS: u64 = 60;
 /// runners won every compare-and-set, so tasks are likely still there: ask again soon.
 pub const DEFAULT_CLAIM_RETRY_AFTER_SECS: u64 = 5;
 
+/// How long a provider and instance type with pending tasks may go without any of its runners
+/// claiming or reporting, counted from the run's start, before those tasks fail as
+/// `no_runner`: long enough for a slow cloud to boot a host and pull its images.
+pub const DEFAULT_NO_RUNNER_TIMEOUT_SECS: u64 = 20 * 60;
+
 /// Everything the orchestrator binary is configured with.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -65,6 +70,12 @@ pub struct Settings {
     /// The `retry_after_seconds` of a claim answered with `wait`.
     #[arg(long, env = "CLAIM_RETRY_AFTER_SECS", default_value_t = DEFAULT_CLAIM_RETRY_AFTER_SECS)]
     pub claim_retry_after_secs: u64,
+
+    /// Seconds a provider and instance type with pending tasks may go without any runner
+    /// claiming or reporting (from the run's start, and while the orchestrator listened)
+    /// before those tasks fail as `no_runner`, so that the run can finish.
+    #[arg(long, env = "NO_RUNNER_TIMEOUT_SECS", default_value_t = DEFAULT_NO_RUNNER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub no_runner_timeout_secs: u64,
 }
 
 /// Where results are stored and what presigned URLs point at. Credentials come from the AWS

@@ -5,6 +5,8 @@
 //! ignored, so a runner may send more than this orchestrator reads. Response bodies parse
 //! leniently: optional fields may be missing.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -285,6 +287,61 @@ impl FailRequest {
     }
 }
 
+/// The body of `POST /tasks/:id/upload-urls`: the holder asks for fresh upload URLs (the
+/// claim's may have expired, whatever their lifetime: the orchestrator's own credentials may
+/// expire sooner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct UploadUrlsRequest {
+    /// The runner that holds the task.
+    pub runner_id: String,
+}
+
+impl UploadUrlsRequest {
+    /// Parses and validates an upload-urls body from JSON text.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationError> {
+        Self::from_map(&parse_object(bytes, REQUEST_BODY)?)
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<Self> {
+        let fields = Fields::new(map);
+        Ok(Self {
+            runner_id: fields.required_text("runner_id", "")?,
+        })
+    }
+}
+
+/// The body of `POST /tasks/:id/release`: the holder gives back a task its host could not
+/// prepare (image pull, ruby-bench fetch, Docker) before the benchmark started. The task goes
+/// back to pending for another runner; it never ran, so it is not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct ReleaseRequest {
+    /// The runner that holds the task.
+    pub runner_id: String,
+    /// The kind of problem, a [`crate::ErrorType`] of provisioning (`image_pull`,
+    /// `ruby_bench_fetch`, `container`).
+    pub error_type: String,
+    /// What went wrong, for people.
+    pub error_message: String,
+}
+
+impl ReleaseRequest {
+    /// Parses and validates a release body from JSON text.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationError> {
+        Self::from_map(&parse_object(bytes, REQUEST_BODY)?)
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<Self> {
+        let fields = Fields::new(map);
+        Ok(Self {
+            runner_id: fields.required_text("runner_id", "")?,
+            error_type: fields.required_text("error_type", "")?,
+            error_message: fields.required_text("error_message", "")?,
+        })
+    }
+}
+
 /// Implements serde's `try_from = "Value"` for request bodies through their `from_map`.
 macro_rules! try_from_value {
     ($($name:ident),+) => {
@@ -298,7 +355,14 @@ macro_rules! try_from_value {
     };
 }
 
-try_from_value!(ClaimRequest, HeartbeatRequest, CompleteRequest, FailRequest);
+try_from_value!(
+    ClaimRequest,
+    HeartbeatRequest,
+    CompleteRequest,
+    FailRequest,
+    UploadUrlsRequest,
+    ReleaseRequest
+);
 
 /// The 200 body of `GET /run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +391,50 @@ pub struct RunStatus {
     /// A presigned GET URL of `results.tar.gz` once the run is complete; always sent.
     #[serde(default)]
     pub gzip_url: Option<String>,
+    /// Failed tasks by `error_type`.
+    #[serde(default)]
+    pub failed_by_error_type: BTreeMap<String, u64>,
+    /// The archive builder's progress on `results.tar.gz`.
+    #[serde(default)]
+    pub archive: ArchiveStatus,
+}
+
+/// The archive builder's progress on a run's `results.tar.gz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveState {
+    /// Tasks are still running; nothing is built yet.
+    #[default]
+    None,
+    /// The archive is being built.
+    Building,
+    /// The archive is in S3.
+    Uploaded,
+    /// The last attempt failed; the next one follows after a backoff.
+    Failed,
+}
+
+named_enum!(ArchiveState, "archive state", "none, building, uploaded or failed", {
+    None => "none",
+    Building => "building",
+    Uploaded => "uploaded",
+    Failed => "failed",
+});
+
+/// The archive builder's progress, in `GET /run`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ArchiveStatus {
+    /// Where the build is.
+    pub state: ArchiveState,
+    /// Why the last failed attempt failed, until a build succeeds; `null` if none did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Failed attempts in a row.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the next attempt may start, after a failed one; `null` otherwise.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub retry_at: Option<OffsetDateTime>,
 }
 
 /// Task counts by state, in `GET /run`.
@@ -764,9 +872,13 @@ mod tests {
         assert_eq!(status.completed_at, None);
         assert_eq!(status.stopped_at, None);
         assert_eq!(status.tasks.unfinished(), 15);
-        // `stopped_at` is always sent (docs/decisions.md), which the seed's example predates.
+        // `stopped_at` is always sent (docs/decisions.md), which the seed's example predates,
+        // and so are the failures by type and the archive's state.
         let mut expected = running;
         expected["stopped_at"] = Value::Null;
+        expected["failed_by_error_type"] = json!({});
+        expected["archive"] =
+            json!({"state": "none", "error": null, "attempts": 0, "retry_at": null});
         assert_eq!(serde_json::to_value(&status).unwrap(), expected);
 
         let complete = json!({
@@ -777,7 +889,9 @@ mod tests {
             "completed_at": "2024-12-11T14:45:00Z",
             "stopped_at": null,
             "tasks": {"total": 33, "pending": 0, "claimed": 0, "completed": 30, "failed": 3},
-            "gzip_url": "https://s3.amazonaws.com/bucket/runs/1733945123/results.tar.gz?X-Amz-..."
+            "gzip_url": "https://s3.amazonaws.com/bucket/runs/1733945123/results.tar.gz?X-Amz-...",
+            "failed_by_error_type": {"heartbeat_timeout": 1, "no_runner": 2},
+            "archive": {"state": "uploaded", "error": null, "attempts": 0, "retry_at": null}
         });
         let status: RunStatus = round_trip(&complete);
         assert_eq!(status.status, RunState::Complete);
@@ -807,6 +921,13 @@ mod tests {
                 "http://127.0.0.1:9000/rcb/runs/1733945123/results.tar.gz?X-Amz-Signature=abc"
                     .into(),
             ),
+            failed_by_error_type: [("run_stopped".to_owned(), 2)].into(),
+            archive: ArchiveStatus {
+                state: ArchiveState::Uploaded,
+                error: Some("an earlier attempt failed".into()),
+                attempts: 1,
+                retry_at: None,
+            },
         };
         insta::assert_json_snapshot!(status);
     }

@@ -28,6 +28,9 @@ pub enum ErrorType {
     HeartbeatTimeout,
     /// Orchestrator: the run was stopped early while the task was claimed.
     RunStopped,
+    /// Orchestrator: no runner of the task's provider and instance type claimed or reported
+    /// anything for `NO_RUNNER_TIMEOUT_SECS` (its hosts never came up, gave up or ended).
+    NoRunner,
     /// Archive builder: a completed task's `result.tar.gz` is not in S3.
     ArchiveMissing,
     /// Archive builder: a task's archive could not be read (S3 failed, or it is not a gzipped
@@ -39,7 +42,7 @@ pub enum ErrorType {
 
 named_enum!(ErrorType, "error type",
     "image_pull, ruby_bench_fetch, container, ruby_bench_failed, upload, runner_stopped, \
-     heartbeat_timeout, run_stopped, archive_missing, archive_unreadable or unknown", {
+     heartbeat_timeout, run_stopped, no_runner, archive_missing, archive_unreadable or unknown", {
     ImagePull => "image_pull",
     RubyBenchFetch => "ruby_bench_fetch",
     Container => "container",
@@ -48,6 +51,7 @@ named_enum!(ErrorType, "error type",
     RunnerStopped => "runner_stopped",
     HeartbeatTimeout => "heartbeat_timeout",
     RunStopped => "run_stopped",
+    NoRunner => "no_runner",
     ArchiveMissing => "archive_missing",
     ArchiveUnreadable => "archive_unreadable",
     Unknown => "unknown",
@@ -95,6 +99,7 @@ mod tests {
                 "runner_stopped",
                 "heartbeat_timeout",
                 "run_stopped",
+                "no_runner",
                 "archive_missing",
                 "archive_unreadable",
                 "unknown",

@@ -25,9 +25,10 @@ pub mod meta;
 pub mod validation;
 
 pub use api::{
-    ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest, ErrorBody, FailRequest,
-    HeartbeatRequest, Phase, PresignedUrls, RunState, RunStatus, StartRunResponse, StopRunResponse,
-    TaskCounts, TaskStatus, TaskSummary,
+    ArchiveState, ArchiveStatus, ClaimRequest, ClaimResponse, ClaimedTask, CompleteRequest,
+    ErrorBody, FailRequest, HeartbeatRequest, Phase, PresignedUrls, ReleaseRequest, RunState,
+    RunStatus, StartRunResponse, StopRunResponse, TaskCounts, TaskStatus, TaskSummary,
+    UploadUrlsRequest,
 };
 pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
 pub use failure::{ErrorType, FailedBy};

@@ -25,6 +25,9 @@ pub const EXIT_DONE: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status when a slot failed a task in debug mode: the wrapper keeps the host up.
 pub const EXIT_HOLD_FOR_DEBUG: u8 = 3;
+/// Exit status when a slot could not prepare a task (image pull, ruby-bench fetch, Docker)
+/// after every retry and gave it back: the host is broken, and the wrapper ends it.
+pub const EXIT_NOT_PREPARED: u8 = 4;
 /// Exit status after SIGTERM or SIGINT (128 + 15, as a shell reports it).
 pub const EXIT_INTERRUPTED: u8 = 143;
 
@@ -83,6 +86,11 @@ pub async fn run(settings: RunnerSettings, shutdown: CancellationToken) -> anyho
         EXIT_INTERRUPTED
     } else if exits.contains(&SlotExit::HoldForDebug) {
         EXIT_HOLD_FOR_DEBUG
+    } else if exits.contains(&SlotExit::NotPrepared) {
+        tracing::error!(
+            "a slot could not prepare its task on this host and gave it back; exiting {EXIT_NOT_PREPARED}"
+        );
+        EXIT_NOT_PREPARED
     } else {
         EXIT_DONE
     })

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use protocol::{
     ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
+    PresignedUrls, ReleaseRequest, UploadUrlsRequest,
 };
 use rand::Rng;
 use reqwest::StatusCode;
@@ -120,6 +121,44 @@ impl OrchestratorClient {
     pub async fn fail(&self, task_id: i64, request: &FailRequest) -> Result<(), ApiError> {
         self.send_with_retries(&format!("/tasks/{task_id}/fail"), request)
             .await
+    }
+
+    /// Gives the task back (its host could not prepare it), retrying while the orchestrator
+    /// is unreachable.
+    pub async fn release(&self, task_id: i64, request: &ReleaseRequest) -> Result<(), ApiError> {
+        self.send_with_retries(&format!("/tasks/{task_id}/release"), request)
+            .await
+    }
+
+    /// Asks for fresh upload URLs of the task: once when `retry` is false (the claim's URLs
+    /// are there to fall back on), else while the orchestrator is unreachable.
+    pub async fn upload_urls(
+        &self,
+        task_id: i64,
+        request: &UploadUrlsRequest,
+        retry: bool,
+    ) -> Result<PresignedUrls, ApiError> {
+        let path = format!("/tasks/{task_id}/upload-urls");
+        let attempt = || async {
+            match self.post(&path, request).await {
+                Err(err) => Attempt::Retry(err),
+                Ok((status, body)) if status.is_success() => match serde_json::from_slice(&body) {
+                    Ok(urls) => Attempt::Done(urls),
+                    Err(err) => Attempt::Retry(format!("unreadable upload URLs: {err}")),
+                },
+                Ok((status, body)) => classify(status, &body),
+            }
+        };
+        if retry {
+            return self.with_retries(attempt).await;
+        }
+        match attempt().await {
+            Attempt::Done(urls) => Ok(urls),
+            Attempt::Fail(err) => Err(err),
+            Attempt::Retry(problem) | Attempt::NoRunYet(problem) => {
+                Err(ApiError::Unreachable(Duration::ZERO, problem))
+            }
+        }
     }
 
     async fn send_with_retries(

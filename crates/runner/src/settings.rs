@@ -78,6 +78,14 @@ pub struct RunnerSettings {
     /// For how long to keep retrying the orchestrator when it cannot be reached.
     #[arg(long, env = "CLAIM_RETRY_SECS", default_value_t = 600)]
     pub claim_retry_secs: u64,
+    /// How often a task is tried to be prepared (ruby-bench, the benchmark image, the
+    /// container) before it is given back and the slot stops claiming.
+    #[arg(long, env = "PREPARE_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub prepare_attempts: u32,
+    /// Seconds before the second attempt to prepare a task; each further one waits twice as
+    /// long.
+    #[arg(long, env = "PREPARE_RETRY_SECS", default_value_t = 15)]
+    pub prepare_retry_secs: u64,
     /// Base URL of the cloud metadata service (tests point it at a stand-in).
     #[arg(
         long,
@@ -92,6 +100,11 @@ impl RunnerSettings {
     /// The heartbeat interval.
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_secs(self.heartbeat_interval_secs.max(1))
+    }
+
+    /// The pause before the second attempt to prepare a task.
+    pub fn prepare_retry(&self) -> Duration {
+        Duration::from_secs(self.prepare_retry_secs)
     }
 
     /// How long the orchestrator may be unreachable before the runner gives up.

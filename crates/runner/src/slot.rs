@@ -19,6 +19,9 @@ pub enum SlotExit {
     HoldForDebug,
     /// The runner is shutting down.
     Interrupted,
+    /// The host could not prepare a task (image pull, ruby-bench, Docker) after every retry:
+    /// the task went back to pending, and this slot claims no more.
+    NotPrepared,
 }
 
 /// One worker slot.
@@ -82,6 +85,12 @@ impl Slot {
                         return Ok(SlotExit::HoldForDebug);
                     }
                     TaskOutcome::Interrupted => return Ok(SlotExit::Interrupted),
+                    TaskOutcome::NotPrepared => {
+                        tracing::error!(
+                            "{runner_id}: this host cannot prepare tasks; the slot stops claiming"
+                        );
+                        return Ok(SlotExit::NotPrepared);
+                    }
                 },
             }
         }

@@ -41,7 +41,7 @@ pub struct TestOrchestratorBuilder {
     claim_retry_after_secs: u64,
     presign_ttl: Duration,
     routes: Option<RoutesFn>,
-    periodic_checks: Option<(Duration, Duration)>,
+    periodic_checks: Option<orchestrator::jobs::Checks>,
     database: Option<TestDatabase>,
     bucket: Option<TestBucket>,
 }
@@ -114,10 +114,31 @@ impl TestOrchestratorBuilder {
         self
     }
 
-    /// Runs the periodic checks `serve` runs (heartbeat timeouts, archive builds) every
-    /// `interval`, failing tasks silent for `timeout`, until the orchestrator is dropped.
+    /// Runs the periodic checks `serve` runs (the hearing, heartbeat timeouts, types without
+    /// runners, archive builds) every `interval`, failing tasks silent for `timeout`, until
+    /// the orchestrator is dropped. Types without runners fail after the default
+    /// `NO_RUNNER_TIMEOUT_SECS` unless [`Self::no_runner_timeout`] says otherwise.
     pub fn periodic_checks(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.periodic_checks = Some((interval, timeout));
+        let no_runner_timeout = self.periodic_checks.map_or(
+            Duration::from_secs(orchestrator::settings::DEFAULT_NO_RUNNER_TIMEOUT_SECS),
+            |checks| checks.no_runner_timeout,
+        );
+        self.periodic_checks = Some(orchestrator::jobs::Checks {
+            interval,
+            heartbeat_timeout: timeout,
+            no_runner_timeout,
+        });
+        self
+    }
+
+    /// How long the periodic checks let a type with pending tasks go without runners; call
+    /// after [`Self::periodic_checks`].
+    pub fn no_runner_timeout(mut self, timeout: Duration) -> Self {
+        let checks = self
+            .periodic_checks
+            .as_mut()
+            .expect("no_runner_timeout is set after periodic_checks");
+        checks.no_runner_timeout = timeout;
         self
     }
 
@@ -168,11 +189,10 @@ impl TestOrchestratorBuilder {
         if let Some(routes) = self.routes {
             router = router.merge(routes(&state));
         }
-        let checks = self.periodic_checks.map(|(interval, timeout)| {
+        let checks = self.periodic_checks.map(|checks| {
             tokio::spawn(orchestrator::jobs::run_periodic_checks(
                 state.clone(),
-                interval,
-                timeout,
+                checks,
             ))
         });
         TestOrchestrator {

@@ -1,14 +1,14 @@
 //! What the dashboard shows, read from the database and formatted for the templates: a run's
 //! state, task counts, breakdown by provider and instance type, task list and past runs.
 
-use protocol::{RunState, TaskCounts, TaskStatus};
+use protocol::{ArchiveState, RunState, TaskCounts, TaskStatus};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
 use crate::db::run_history;
-use crate::db::runs::{self, ArchiveState, RunModel, RunTaskCounts};
+use crate::db::runs::{self, RunModel, RunTaskCounts};
 use crate::db::tasks::{self, TaskModel};
 
 /// How many runs before the latest one the dashboard lists.
@@ -216,7 +216,8 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
         id: run.id.0,
         status,
         status_text,
-        can_stop: run.state == RunState::Running && run.stopped_at.is_none(),
+        can_stop: run.state == RunState::Running
+            && (run.stopped_at.is_none() || run.archive_state == ArchiveState::Failed),
         ruby_version: run.ruby_version,
         created_at: TimeView::at(run.created_at),
         stopped_at: run.stopped_at.map(TimeView::at),

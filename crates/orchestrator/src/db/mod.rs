@@ -2,6 +2,7 @@
 //! pool or inside a transaction, and `*Model` rows read with runtime-checked queries (the test
 //! suite runs every one of them against Postgres).
 
+pub mod hearing;
 pub mod run_history;
 pub mod runs;
 pub mod sessions;

@@ -3,8 +3,10 @@
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use protocol::ArchiveState;
+
 use super::RunId;
-use super::runs::{ArchiveState, RunModel};
+use super::runs::{RunModel, run_columns};
 
 /// The most recent runs, newest first, at most `limit`; their counts are
 /// [`runs::get_task_counts`](super::runs::get_task_counts).
@@ -12,11 +14,11 @@ pub async fn get_recent_runs(
     executor: impl PgExecutor<'_>,
     limit: i64,
 ) -> sqlx::Result<Vec<RunModel>> {
-    sqlx::query_as(
-        "SELECT id, state, ruby_version, runs_per_instance_type, ruby_bench, debug_mode, \
-             created_at, stopped_at, completed_at, archive_state, archive_key \
-         FROM runs ORDER BY seq DESC LIMIT $1",
-    )
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs ORDER BY seq DESC LIMIT $1"
+    ))
     .bind(limit)
     .fetch_all(executor)
     .await
@@ -24,11 +26,11 @@ pub async fn get_recent_runs(
 
 /// One run by id, whatever its state.
 pub async fn get_run(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::Result<Option<RunModel>> {
-    sqlx::query_as(
-        "SELECT id, state, ruby_version, runs_per_instance_type, ruby_bench, debug_mode, \
-             created_at, stopped_at, completed_at, archive_state, archive_key \
-         FROM runs WHERE id = $1",
-    )
+    sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(executor)
     .await

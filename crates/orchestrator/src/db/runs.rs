@@ -2,39 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{Provider, RubyBenchSelection, RunConfig, RunState, TaskCounts, TaskStatus};
+use protocol::{
+    ArchiveState, Provider, RubyBenchSelection, RunConfig, RunState, TaskCounts, TaskStatus,
+};
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use super::RunId;
-
-/// The archive builder's progress on a run's `results.tar.gz`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveState {
-    /// Tasks are still running; nothing is built yet.
-    None,
-    /// The archive is being built.
-    Building,
-    /// The archive is in S3 at `archive_key`.
-    Uploaded,
-    /// Building the archive failed; `archive_error` says why.
-    Failed,
-}
-
-impl TryFrom<String> for ArchiveState {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "none" => Ok(Self::None),
-            "building" => Ok(Self::Building),
-            "uploaded" => Ok(Self::Uploaded),
-            "failed" => Ok(Self::Failed),
-            _ => Err(format!("unknown archive state {value:?}")),
-        }
-    }
-}
 
 /// A row of `runs`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -63,15 +38,23 @@ pub struct RunModel {
     pub archive_state: ArchiveState,
     /// The S3 key of `results.tar.gz`, once uploaded.
     pub archive_key: Option<String>,
+    /// Why the last build failed.
+    pub archive_error: Option<String>,
+    /// Failed builds in a row.
+    pub archive_attempts: i32,
+    /// When the next build may start, after a failed one.
+    pub archive_retry_at: Option<OffsetDateTime>,
 }
 
-/// The columns of [`RunModel`], for every query that returns runs.
+/// The columns of [`RunModel`], for every query that returns runs (also in `run_history`).
 macro_rules! run_columns {
     () => {
         "id, state, ruby_version, runs_per_instance_type, ruby_bench, debug_mode, created_at, \
-         stopped_at, completed_at, archive_state, archive_key"
+         stopped_at, completed_at, archive_state, archive_key, archive_error, archive_attempts, \
+         archive_retry_at"
     };
 }
+pub(super) use run_columns;
 
 /// The most recently created run, whatever its state.
 pub async fn get_latest_run(executor: impl PgExecutor<'_>) -> sqlx::Result<Option<RunModel>> {
@@ -136,7 +119,8 @@ pub async fn update_run_complete(
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "UPDATE runs SET state = 'complete', completed_at = now(), archive_state = 'uploaded', \
-         archive_key = $2 WHERE id = $1 AND state = 'running'",
+             archive_key = $2, archive_error = NULL, archive_retry_at = NULL \
+         WHERE id = $1 AND state = 'running'",
     )
     .bind(id)
     .bind(archive_key)
@@ -255,7 +239,7 @@ pub async fn get_running_run_for_update(
 /// Records that the run was ended early, by the database clock.
 pub async fn update_run_stopped(executor: impl PgExecutor<'_>, id: RunId) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE runs SET stopped_at = now() \
+        "UPDATE runs SET stopped_at = now(), archive_retry_at = NULL \
          WHERE id = $1 AND state = 'running' AND stopped_at IS NULL",
     )
     .bind(id)
@@ -265,15 +249,17 @@ pub async fn update_run_stopped(executor: impl PgExecutor<'_>, id: RunId) -> sql
 }
 
 /// Claims the building of the run's archive: a compare-and-set from `none` (or a failed
-/// attempt) to `building`, only while the run is running and none of its tasks is pending or
-/// claimed. Of any number of callers at most one gets true, so a run has one builder.
+/// attempt whose backoff has passed) to `building`, only while the run is running and none of
+/// its tasks is pending or claimed. Of any number of callers at most one gets true, so a run
+/// has one builder.
 pub async fn update_run_archive_building(
     executor: impl PgExecutor<'_>,
     id: RunId,
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE runs SET archive_state = 'building', archive_error = NULL \
+        "UPDATE runs SET archive_state = 'building' \
          WHERE id = $1 AND state = 'running' AND archive_state IN ('none', 'failed') \
+             AND (archive_retry_at IS NULL OR archive_retry_at <= now()) \
              AND NOT EXISTS ( \
                  SELECT 1 FROM tasks WHERE run_id = $1 AND state IN ('pending', 'claimed'))",
     )
@@ -283,14 +269,40 @@ pub async fn update_run_archive_building(
     Ok(result.rows_affected() == 1)
 }
 
-/// Records that building the archive failed; the next check tries again.
+/// Records that building the archive failed, and when the next attempt may start: `first`
+/// after the first failure, twice as long after each further one in a row, at most `max`.
 pub async fn update_run_archive_failed(
+    executor: impl PgExecutor<'_>,
+    id: RunId,
+    error: &str,
+    first: std::time::Duration,
+    max: std::time::Duration,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET archive_state = 'failed', archive_error = $2, \
+             archive_attempts = archive_attempts + 1, \
+             archive_retry_at = now() + make_interval( \
+                 secs => least($4, $3 * power(2, least(archive_attempts, 30)))) \
+         WHERE id = $1 AND state = 'running' AND archive_state = 'building'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(first.as_secs_f64())
+    .bind(max.as_secs_f64())
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Hands a build that stopped without recording its end back to the builder: `building`
+/// becomes `failed` with `error`, the next attempt due now.
+pub async fn update_run_archive_orphaned(
     executor: impl PgExecutor<'_>,
     id: RunId,
     error: &str,
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE runs SET archive_state = 'failed', archive_error = $2 \
+        "UPDATE runs SET archive_state = 'failed', archive_error = $2, archive_retry_at = NULL \
          WHERE id = $1 AND state = 'running' AND archive_state = 'building'",
     )
     .bind(id)
@@ -300,16 +312,18 @@ pub async fn update_run_archive_failed(
     Ok(result.rows_affected() == 1)
 }
 
-/// Hands builds that a previous process left in `building` back to the builder. Only called at
-/// start: one orchestrator serves a run, so a `building` state at start belongs to a process
-/// that is gone.
-pub async fn update_runs_archive_retaken(
+/// Lets the next build of a failed archive start now instead of after its backoff (an
+/// operator ending the run early asks for the archive).
+pub async fn update_run_archive_retry_now(
     executor: impl PgExecutor<'_>,
-) -> sqlx::Result<Vec<RunId>> {
-    sqlx::query_scalar(
-        "UPDATE runs SET archive_state = 'none' \
-         WHERE state = 'running' AND archive_state = 'building' RETURNING id",
+    id: RunId,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE runs SET archive_retry_at = NULL \
+         WHERE id = $1 AND state = 'running' AND archive_state = 'failed'",
     )
-    .fetch_all(executor)
-    .await
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }

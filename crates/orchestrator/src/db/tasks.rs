@@ -1,5 +1,7 @@
 //! Tasks: creation, optimistic claims, heartbeats, completion and failure.
 
+use std::collections::BTreeMap;
+
 use protocol::{
     ClaimedTask, ErrorType, FailRequest, FailedBy, HeartbeatRequest, Provider, RubyBenchSelection,
     TaskSpec, TaskStatus, TaskSummary,
@@ -60,6 +62,10 @@ pub struct TaskModel {
     pub s3_error_key: Option<String>,
     /// Whether the failed runner kept its host up.
     pub debug_mode: Option<bool>,
+    /// How often a runner gave the task back because its host could not prepare it.
+    pub release_count: i32,
+    /// Why the last runner that gave it back could not prepare it.
+    pub release_message: Option<String>,
 }
 
 impl TaskModel {
@@ -86,7 +92,16 @@ macro_rules! task_columns {
     () => {
         "id, run_id, provider, instance_type, run, state, lock_version, runner_id, claimed_at, \
          last_heartbeat_at, phase, current_benchmark, progress_pct, message, completed_at, \
-         s3_result_key, failed_at, failed_by, error_type, error_message, s3_error_key, debug_mode"
+         s3_result_key, failed_at, failed_by, error_type, error_message, s3_error_key, debug_mode, \
+         release_count, release_message"
+    };
+}
+
+/// Since when the orchestrator has been listening ([`super::hearing`]), in SQL: the end of
+/// time before its first periodic check, so that nothing is silent then.
+macro_rules! listening_since {
+    () => {
+        "coalesce((SELECT listening_since FROM orchestrator_hearing), 'infinity')"
     };
 }
 
@@ -464,17 +479,19 @@ pub struct TaskVersion {
     pub lock_version: i32,
 }
 
-/// Claimed tasks (of any run) whose last heartbeat is at least `timeout_secs` old by the
-/// database clock.
+/// Claimed tasks (of any run) silent for at least `timeout_secs` by the database clock: no
+/// heartbeat for that long while the orchestrator was listening ([`super::hearing`]). Before
+/// the first periodic check nothing is silent.
 pub async fn get_silent_tasks(
     executor: impl PgExecutor<'_>,
     timeout_secs: f64,
 ) -> sqlx::Result<Vec<TaskVersion>> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "SELECT id, lock_version FROM tasks \
-         WHERE state = 'claimed' AND last_heartbeat_at <= now() - make_interval(secs => $1) \
-         ORDER BY id",
-    )
+         WHERE state = 'claimed' AND greatest(last_heartbeat_at, ",
+        listening_since!(),
+        ") <= now() - make_interval(secs => $1) ORDER BY id"
+    ))
     .bind(timeout_secs)
     .fetch_all(executor)
     .await
@@ -492,7 +509,9 @@ pub async fn update_task_timed_out(
         "UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $6, \
              error_type = $4, error_message = $5, lock_version = lock_version + 1 \
          WHERE id = $1 AND lock_version = $2 AND state = 'claimed' \
-             AND last_heartbeat_at <= now() - make_interval(secs => $3) \
+             AND greatest(last_heartbeat_at, ",
+        listening_since!(),
+        ") <= now() - make_interval(secs => $3) \
          RETURNING ",
         task_columns!()
     ))
@@ -504,6 +523,153 @@ pub async fn update_task_timed_out(
     .bind(FailedBy::Orchestrator.as_str())
     .fetch_optional(executor)
     .await
+}
+
+/// A provider and instance type of a run whose pending tasks were failed as `no_runner`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NoRunnerType {
+    /// The provider.
+    #[sqlx(try_from = "String")]
+    pub provider: Provider,
+    /// The instance type.
+    pub instance_type: String,
+    /// How many of its tasks were failed.
+    pub failed: i64,
+}
+
+/// Fails, as `no_runner` for the orchestrator, the pending tasks of the running run's
+/// provider and instance types that no runner has been seen for in `timeout_secs`: no claim,
+/// heartbeat or report of any task of the type since the run started, or since the
+/// orchestrator started listening ([`super::hearing`]), whichever is later. A released task's
+/// last reason goes into the message.
+pub async fn update_tasks_no_runner(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+    timeout_secs: f64,
+) -> sqlx::Result<Vec<NoRunnerType>> {
+    sqlx::query_as(concat!(
+        "WITH seen AS ( \
+             SELECT provider, instance_type, \
+                 max(greatest(claimed_at, last_heartbeat_at, completed_at, \
+                     CASE WHEN failed_by = 'runner' THEN failed_at END)) AS last_seen \
+             FROM tasks WHERE run_id = $1 GROUP BY provider, instance_type \
+         ), quiet AS ( \
+             SELECT seen.provider, seen.instance_type FROM seen, runs \
+             WHERE runs.id = $1 AND runs.state = 'running' \
+                 AND greatest(seen.last_seen, runs.created_at, ",
+        listening_since!(),
+        ") <= now() - make_interval(secs => $2) \
+         ), failed AS ( \
+             UPDATE tasks SET state = 'failed', failed_at = now(), failed_by = $3, \
+                 error_type = $4, lock_version = lock_version + 1, \
+                 error_message = format('no runner of %s %s claimed or reported a task for %s \
+                     seconds (NO_RUNNER_TIMEOUT_SECS): its hosts never came up, gave up, or \
+                     were ended', tasks.provider, tasks.instance_type, $2::bigint) \
+                     || coalesce('; the last runner that held it gave it back: ' \
+                         || release_message, '') \
+             FROM quiet \
+             WHERE tasks.run_id = $1 AND tasks.state = 'pending' \
+                 AND tasks.provider = quiet.provider \
+                 AND tasks.instance_type = quiet.instance_type \
+             RETURNING tasks.provider, tasks.instance_type \
+         ) \
+         SELECT provider, instance_type, count(*) AS failed FROM failed \
+         GROUP BY provider, instance_type ORDER BY provider, instance_type"
+    ))
+    .bind(run_id)
+    .bind(timeout_secs)
+    .bind(FailedBy::Orchestrator.as_str())
+    .bind(ErrorType::NoRunner.as_str())
+    .fetch_all(executor)
+    .await
+}
+
+/// Gives a task its holder could not prepare (the benchmark never started) back: it is
+/// pending again, for any runner of its type, with the reason kept. Returns false when
+/// `runner_id` does not hold it.
+pub async fn update_task_released(
+    executor: impl PgExecutor<'_>,
+    id: TaskId,
+    runner_id: &str,
+    message: &str,
+) -> sqlx::Result<Option<TaskModel>> {
+    sqlx::query_as(concat!(
+        "UPDATE tasks SET state = 'pending', runner_id = NULL, claimed_at = NULL, \
+             last_heartbeat_at = NULL, phase = NULL, current_benchmark = NULL, \
+             progress_pct = NULL, message = NULL, lock_version = lock_version + 1, \
+             release_count = release_count + 1, release_message = $3 \
+         WHERE id = $1 AND state = 'claimed' AND runner_id = $2 \
+         RETURNING ",
+        task_columns!()
+    ))
+    .bind(id)
+    .bind(runner_id)
+    .bind(message)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Tasks of the run that the orchestrator failed while their runner may still have finished
+/// them (heartbeat timeout, early stop): the archive builder looks for their results in S3.
+pub async fn get_tasks_failed_by_orchestrator(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+) -> sqlx::Result<Vec<TaskVersion>> {
+    sqlx::query_as(
+        "SELECT id, lock_version FROM tasks \
+         WHERE run_id = $1 AND state = 'failed' AND failed_by = $2 \
+             AND error_type = ANY($3) ORDER BY id",
+    )
+    .bind(run_id)
+    .bind(FailedBy::Orchestrator.as_str())
+    .bind([
+        ErrorType::HeartbeatTimeout.as_str(),
+        ErrorType::RunStopped.as_str(),
+    ])
+    .fetch_all(executor)
+    .await
+}
+
+/// Marks a task the orchestrator failed as completed after all, with the result its runner
+/// uploaded, if it is still at the version read. The failure is kept in `message`.
+pub async fn update_task_completed_late(
+    executor: impl PgExecutor<'_>,
+    task: TaskVersion,
+    s3_result_key: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE tasks SET state = 'completed', completed_at = now(), s3_result_key = $3, \
+             message = 'completed late: its result reached S3 after the orchestrator failed \
+                 it (' || error_type || ': ' || coalesce(error_message, '') || ')', \
+             failed_at = NULL, failed_by = NULL, error_type = NULL, error_message = NULL, \
+             lock_version = lock_version + 1 \
+         WHERE id = $1 AND lock_version = $2 AND state = 'failed'",
+    )
+    .bind(task.id)
+    .bind(task.lock_version)
+    .bind(s3_result_key)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// How many of the run's tasks failed with each `error_type` (`unknown` for none recorded).
+pub async fn get_failed_counts_by_error_type(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+) -> sqlx::Result<BTreeMap<String, u64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT coalesce(error_type, $2), count(*) FROM tasks \
+         WHERE run_id = $1 AND state = 'failed' GROUP BY 1",
+    )
+    .bind(run_id)
+    .bind(ErrorType::Unknown.as_str())
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(error_type, count)| (error_type, u64::try_from(count).unwrap_or_default()))
+        .collect())
 }
 
 /// Deletes the run's pending tasks (an early stop); returns how many.

@@ -22,18 +22,20 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::{Buf, Bytes};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use protocol::archive::{self as task_archive, ReadError};
-use protocol::{ErrorInfo, ErrorType, TaskStatus, layout};
+use protocol::{ArchiveState, ErrorInfo, ErrorType, TaskStatus, layout};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use crate::AppState;
-use crate::db::runs;
+use crate::db::runs::{self, RunModel};
 use crate::db::tasks::{self, ArchiveTaskModel};
 use crate::db::{RunId, TaskId};
 use crate::s3::{MultipartUpload, Storage};
@@ -65,54 +67,177 @@ pub struct ArchiveReport {
     pub bytes: u64,
 }
 
+/// How long after a failed build the next may start: the first retry waits this long, each
+/// later one twice as long as the one before, up to [`ARCHIVE_RETRY_MAX`].
+pub const ARCHIVE_RETRY_FIRST: Duration = Duration::from_secs(10);
+
+/// The longest wait between two builds of one archive.
+pub const ARCHIVE_RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// How often marking the run complete is tried once its archive is uploaded (a second apart,
+/// then two, four...): the upload is done, and a database blip should not undo it.
+const MARK_COMPLETE_ATTEMPTS: u32 = 5;
+
+/// The runs whose archive this process is building. A build enters before it claims the
+/// build in the database and leaves after it recorded the outcome, so a run the database says
+/// is `building` and that is not in here has no build running: one that stopped without
+/// recording its end (the process was killed, the database went away at the end), taken up
+/// again by [`retake_orphaned_build`].
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveBuilds(Arc<Mutex<HashSet<RunId>>>);
+
+impl ArchiveBuilds {
+    /// Enters a build of `run_id`; `None` when one is in already.
+    fn enter(&self, run_id: RunId) -> Option<BuildGuard> {
+        let mut runs = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        runs.insert(run_id).then(|| BuildGuard {
+            builds: self.clone(),
+            run_id,
+        })
+    }
+}
+
+/// A build of one run in this process; leaves [`ArchiveBuilds`] when dropped.
+struct BuildGuard {
+    builds: ArchiveBuilds,
+    run_id: RunId,
+}
+
+impl Drop for BuildGuard {
+    fn drop(&mut self) {
+        let mut runs = self
+            .builds
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        runs.remove(&self.run_id);
+    }
+}
+
 /// Builds the run's archive in the background if the run is finished (no task pending or
 /// claimed) and nobody builds it yet; called after every change that may finish a run.
 pub fn spawn_build_if_finished(state: &AppState, run_id: RunId) {
     let state_for_job = state.clone();
     state.jobs.spawn(async move {
         if let Err(err) = build_if_finished(&state_for_job, run_id).await {
-            tracing::error!(run_id = %run_id, error = format!("{err:#}"), "building the run archive failed; the next check tries again");
+            tracing::error!(run_id = %run_id, error = format!("{err:#}"), "building the run archive failed; it is tried again after a backoff");
         }
     });
 }
 
-/// Claims the build of the run's archive with a compare-and-set, builds it, uploads it and
-/// marks the run complete. Returns `Ok(None)` when the run is not finished, already complete,
-/// or being built by someone else. On failure the run is left running with `archive_state`
-/// `failed`, and the periodic check tries again.
+/// Claims the build of the run's archive with a compare-and-set, takes the results that
+/// reached S3 for tasks the orchestrator failed ([`recover_late_results`]), builds the
+/// archive, uploads it and marks the run complete. Returns `Ok(None)` when the run is not
+/// finished, already complete, waiting out the backoff of a failed build, or being built by
+/// someone else. On failure the run is left running with `archive_state` `failed` and a
+/// time for the next attempt, which the periodic check starts.
 pub async fn build_if_finished(
     state: &AppState,
     run_id: RunId,
 ) -> anyhow::Result<Option<ArchiveReport>> {
+    let Some(_guard) = state.archive_builds.enter(run_id) else {
+        return Ok(None);
+    };
     if !runs::update_run_archive_building(&state.db, run_id).await? {
         return Ok(None);
     }
     tracing::info!(run_id = %run_id, "building the run archive");
     let key = layout::run_archive_key(run_id.0);
-    match build_archive(&state.db, &state.storage, run_id, &key).await {
+    let built = async {
+        recover_late_results(&state.db, &state.storage, run_id).await?;
+        build_archive(&state.db, &state.storage, run_id, &key).await
+    }
+    .await;
+    match built {
         Ok(report) => {
-            runs::update_run_complete(&state.db, run_id, &key).await?;
+            mark_complete(&state.db, run_id, &key).await?;
             tracing::info!(run_id = %run_id, key, ?report, "run complete: archive uploaded");
             Ok(Some(report))
         }
         Err(err) => {
-            runs::update_run_archive_failed(&state.db, run_id, &format!("{err:#}")).await?;
+            runs::update_run_archive_failed(
+                &state.db,
+                run_id,
+                &format!("{err:#}"),
+                ARCHIVE_RETRY_FIRST,
+                ARCHIVE_RETRY_MAX,
+            )
+            .await?;
             Err(err)
         }
     }
 }
 
-/// At start: takes back a build that a previous process left in `building` (it was killed
-/// mid-build), then builds the running run's archive if it is finished. The multipart upload
-/// the dead process left behind is never completed; S3 drops it with the bucket's lifecycle.
-pub async fn resume_archive_builds(state: &AppState) -> anyhow::Result<Option<ArchiveReport>> {
-    for run_id in runs::update_runs_archive_retaken(&state.db).await? {
-        tracing::warn!(run_id = %run_id, "a previous process stopped while building the run archive; building it again");
+/// Marks the run complete with its uploaded archive, retrying a database that does not
+/// answer. Should every attempt fail, the run stays `building` with no build in this process,
+/// and the periodic check builds it again.
+async fn mark_complete(db: &PgPool, run_id: RunId, key: &str) -> anyhow::Result<()> {
+    let mut pause = Duration::from_secs(1);
+    for attempt in 1..=MARK_COMPLETE_ATTEMPTS {
+        match runs::update_run_complete(db, run_id, key).await {
+            Ok(_) => return Ok(()),
+            Err(err) if attempt == MARK_COMPLETE_ATTEMPTS => {
+                return Err(anyhow::Error::new(err)
+                    .context("the archive is uploaded but the run could not be marked complete"));
+            }
+            Err(err) => {
+                tracing::warn!(run_id = %run_id, error = %err, "marking the run complete failed; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
     }
-    match runs::get_running_run(&state.db).await? {
-        Some(run) => build_if_finished(state, run.id).await,
-        None => Ok(None),
+    unreachable!("the last attempt returns")
+}
+
+/// Takes up a build of the run that stopped without recording its end: the database says
+/// `building` but no build of it runs in this process (a process killed mid-build, or a
+/// build whose last write could not reach the database). The run is set `failed` with the
+/// next attempt due now. Returns whether it was.
+pub async fn retake_orphaned_build(state: &AppState, run: &RunModel) -> anyhow::Result<bool> {
+    if run.archive_state != ArchiveState::Building {
+        return Ok(false);
     }
+    // Entered, no build of this process can start until the state is changed.
+    let Some(_guard) = state.archive_builds.enter(run.id) else {
+        return Ok(false);
+    };
+    let retaken = runs::update_run_archive_orphaned(
+        &state.db,
+        run.id,
+        "an earlier build stopped before recording its end (the orchestrator restarted, or \
+         its database went away); building it again",
+    )
+    .await?;
+    if retaken {
+        tracing::warn!(run_id = %run.id, "an earlier build of the run archive stopped before its end; building it again");
+    }
+    Ok(retaken)
+}
+
+/// Results that reached S3 although the orchestrator failed their task (no heartbeat through
+/// a network cut, or `/complete` lost after the upload; an early stop just after the upload):
+/// such a task is marked completed with its result, so that the archive has it. Returns how
+/// many there were.
+pub async fn recover_late_results(
+    db: &PgPool,
+    storage: &Storage,
+    run_id: RunId,
+) -> anyhow::Result<u64> {
+    let mut recovered = 0;
+    for task in tasks::get_tasks_failed_by_orchestrator(db, run_id).await? {
+        let key = layout::task_result_key(run_id.0, task.id.0);
+        if storage.object_exists(&key).await?
+            && tasks::update_task_completed_late(db, task, &key).await?
+        {
+            tracing::warn!(task_id = %task.id, key, "the task's result reached S3 after it was failed: it is completed after all");
+            recovered += 1;
+        }
+    }
+    Ok(recovered)
 }
 
 /// Streams every finished task of the run into `results.tar.gz` at `key`.

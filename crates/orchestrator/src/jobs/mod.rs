@@ -1,4 +1,5 @@
-//! Background work: the heartbeat timeout checker and the archive builder.
+//! Background work: the periodic checks (the orchestrator's hearing, heartbeat timeouts, types
+//! without runners, archive builds) and the archive builder.
 //!
 //! [`run_periodic_checks`] is spawned by [`crate::serve`]; every part is also a plain async
 //! function that tests call directly.
@@ -11,26 +12,80 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 
 use crate::AppState;
-use crate::db::runs;
+use crate::db::{hearing, runs, tasks};
 
-pub use archive::{build_if_finished, resume_archive_builds, spawn_build_if_finished};
+pub use archive::{
+    ArchiveBuilds, build_if_finished, retake_orphaned_build, spawn_build_if_finished,
+};
 pub use heartbeats::check_heartbeats;
 
-/// Every `interval`: fails silent tasks, then starts the running run's archive if the run is
-/// finished. The second step also retries a build that failed (S3 unreachable, say) and
-/// catches a run whose last task ended while no trigger could run.
-pub async fn run_periodic_checks(state: AppState, interval: Duration, timeout: Duration) {
-    let mut ticker = tokio::time::interval(interval);
+/// What the periodic checks do, and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// How often they run (`HEARTBEAT_CHECK_INTERVAL_SECS`).
+    pub interval: Duration,
+    /// How long a claimed task may be silent (`HEARTBEAT_TIMEOUT_SECS`).
+    pub heartbeat_timeout: Duration,
+    /// How long a provider and instance type with pending tasks may go without any runner
+    /// (`NO_RUNNER_TIMEOUT_SECS`).
+    pub no_runner_timeout: Duration,
+}
+
+impl Checks {
+    /// The longest gap between two checks that still counts as listening all along: two
+    /// intervals and a margin for a slow one. A longer gap means the process or its database
+    /// was away ([`hearing::record_check`]).
+    pub fn max_gap(&self) -> Duration {
+        self.interval * 2 + Duration::from_secs(5)
+    }
+}
+
+/// Runs [`check_once`] every interval, the first at once. A check that fails (the database is
+/// away) is logged, and the next one notices the gap.
+pub async fn run_periodic_checks(state: AppState, checks: Checks) {
+    let mut ticker = tokio::time::interval(checks.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
         ticker.tick().await;
-        if let Err(err) = check_heartbeats(&state.db, timeout).await {
-            tracing::error!(error = %err, "the heartbeat check failed");
-        }
-        match runs::get_running_run(&state.db).await {
-            Ok(Some(run)) => spawn_build_if_finished(&state, run.id),
-            Ok(None) => {}
-            Err(err) => tracing::error!(error = %err, "failed to read the running run"),
+        match check_once(&state, &checks, first).await {
+            Ok(()) => first = false,
+            Err(err) => tracing::error!(
+                error = format!("{err:#}"),
+                "the periodic check failed; the next one tries again"
+            ),
         }
     }
+}
+
+/// One periodic check: records that the orchestrator is listening (a first check or one
+/// after a gap starts a new stretch), fails silent tasks, fails the pending tasks of types
+/// no runner has been seen for, then takes care of the running run's archive: a build that
+/// stopped without recording its end is taken up again, a finished run's is built (after
+/// the backoff of a failed attempt).
+pub async fn check_once(state: &AppState, checks: &Checks, first: bool) -> anyhow::Result<()> {
+    let listening_since =
+        hearing::record_check(&state.db, first, checks.max_gap().as_secs_f64()).await?;
+    if first {
+        tracing::info!(%listening_since, "listening: silence counts from now");
+    }
+    check_heartbeats(&state.db, checks.heartbeat_timeout).await?;
+    let Some(run) = runs::get_running_run(&state.db).await? else {
+        return Ok(());
+    };
+    for quiet in
+        tasks::update_tasks_no_runner(&state.db, run.id, checks.no_runner_timeout.as_secs_f64())
+            .await?
+    {
+        tracing::warn!(
+            run_id = %run.id,
+            provider = %quiet.provider,
+            instance_type = quiet.instance_type,
+            tasks = quiet.failed,
+            "no runner of this type was seen: its pending tasks failed as no_runner"
+        );
+    }
+    archive::retake_orphaned_build(state, &run).await?;
+    spawn_build_if_finished(state, run.id);
+    Ok(())
 }

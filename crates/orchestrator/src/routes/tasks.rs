@@ -1,9 +1,13 @@
-//! `POST /tasks/{id}/heartbeat`, `/complete` and `/fail`: the runner holding a task reports on
-//! it. The decisions (check order, idempotency, the 409s) are in [`services::tasks`].
+//! `POST /tasks/{id}/heartbeat`, `/complete`, `/fail`, `/upload-urls` and `/release`: the runner
+//! holding a task reports on it. The decisions (check order, idempotency, the 409s) are in [`services::tasks`].
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use protocol::{CompleteRequest, FailRequest, HeartbeatRequest};
+use protocol::{
+    CompleteRequest, FailRequest, HeartbeatRequest, PresignedUrls, ReleaseRequest,
+    UploadUrlsRequest,
+};
 
 use crate::AppState;
 use crate::error::AppResult;
@@ -37,5 +41,25 @@ pub async fn fail_task(
     JsonBody(request): JsonBody<FailRequest>,
 ) -> AppResult<StatusCode> {
     services::tasks::fail_task(&state, id.task_id()?, &request).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Signs fresh upload URLs of the holder's task.
+pub async fn get_upload_urls(
+    State(state): State<AppState>,
+    id: TaskIdParam,
+    JsonBody(request): JsonBody<UploadUrlsRequest>,
+) -> AppResult<Json<PresignedUrls>> {
+    let urls = services::tasks::get_upload_urls(&state, id.task_id()?, &request).await?;
+    Ok(Json(urls))
+}
+
+/// Gives the holder's task back to pending: its host could not prepare it.
+pub async fn release_task(
+    State(state): State<AppState>,
+    id: TaskIdParam,
+    JsonBody(request): JsonBody<ReleaseRequest>,
+) -> AppResult<StatusCode> {
+    services::tasks::release_task(&state, id.task_id()?, &request).await?;
     Ok(StatusCode::OK)
 }

@@ -20,13 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use protocol::{ClaimRequest, ClaimedTask, PresignedUrls, Provider, layout};
+use protocol::{ClaimRequest, ClaimedTask, PresignedUrls, Provider};
 use rand::Rng;
 
 use crate::AppState;
 use crate::db::runs;
-use crate::db::tasks::{self, CLAIM_WINDOWS, ClaimStart, TaskModel};
-use crate::s3::Storage;
+use crate::db::tasks::{self, CLAIM_WINDOWS, ClaimStart};
+use crate::services;
 
 /// How many rounds a claim tries before answering `wait`; rounds beyond the windows reuse
 /// the widest.
@@ -75,6 +75,12 @@ impl ClaimState {
                 starts.remove(&key);
             }
         }
+    }
+
+    /// Forgets where claims of the type start, after a task of it went back to pending (it
+    /// may be below the start).
+    pub fn forget_start(&self, provider: Provider, instance_type: &str) {
+        self.set_start(provider, instance_type, None);
     }
 
     /// Counts a claim as being decided until the guard is dropped; says whether it is the
@@ -163,7 +169,7 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
             // and hold the row lock while the URLs are signed). Should signing fail, the claim
             // is given back, so the task stays pending for the next runner; it may be pending
             // below the scans' start now, so the start is forgotten.
-            let presigned_urls = match presigned_urls(&state.storage, &claimed.task).await {
+            let presigned_urls = match services::tasks::presigned_urls(state, &claimed.task).await {
                 Ok(urls) => urls,
                 Err(err) => {
                     tasks::update_task_unclaimed(&state.db, &claimed.task)
@@ -193,14 +199,4 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
         }
     }
     Ok(ClaimOutcome::Lost)
-}
-
-/// The upload URLs of a task.
-async fn presigned_urls(storage: &Storage, task: &TaskModel) -> anyhow::Result<PresignedUrls> {
-    let result_key = layout::task_result_key(task.run_id.0, task.id.0);
-    let error_key = layout::task_error_key(task.run_id.0, task.id.0);
-    Ok(PresignedUrls {
-        result: storage.put_url(&result_key).await?,
-        error: storage.put_url(&error_key).await?,
-    })
 }

@@ -1,9 +1,9 @@
 //! Runs: starting one with its tasks, and the latest run's status.
 
-use protocol::{RunConfig, RunStatus, StartRunResponse, TaskSummary};
+use protocol::{ArchiveState, ArchiveStatus, RunConfig, RunStatus, StartRunResponse, TaskSummary};
 
 use crate::AppState;
-use crate::db::runs::{self, ArchiveState};
+use crate::db::runs;
 use crate::db::{RunId, is_unique_violation, tasks};
 use crate::error::{AppError, AppResult, bad_request, conflict, no_run_yet};
 
@@ -83,5 +83,12 @@ pub async fn get_run(state: &AppState) -> AppResult<RunStatus> {
         stopped_at: run.stopped_at,
         tasks: counts,
         gzip_url,
+        failed_by_error_type: tasks::get_failed_counts_by_error_type(&state.db, run.id).await?,
+        archive: ArchiveStatus {
+            state: run.archive_state,
+            error: run.archive_error,
+            attempts: u32::try_from(run.archive_attempts).unwrap_or_default(),
+            retry_at: run.archive_retry_at,
+        },
     })
 }

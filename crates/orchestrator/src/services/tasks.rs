@@ -6,7 +6,8 @@
 //! retried call finds the task already in the state it asked for, by its own hand, and succeeds.
 
 use protocol::{
-    CompleteRequest, ErrorType, FailRequest, FailedBy, HeartbeatRequest, TaskStatus, layout,
+    CompleteRequest, ErrorType, FailRequest, FailedBy, HeartbeatRequest, PresignedUrls,
+    ReleaseRequest, TaskStatus, UploadUrlsRequest, layout,
 };
 
 use crate::AppState;
@@ -83,6 +84,60 @@ pub async fn fail_task(state: &AppState, id: TaskId, request: &FailRequest) -> A
         return Ok(());
     }
     Err(not_held(&task, &request.runner_id))
+}
+
+/// Fresh upload URLs of the holder's task: the claim's may have expired, since URLs signed with
+/// an instance role's credentials die with those credentials, whatever `PRESIGN_TTL_SECS`
+/// says. Only the holder of a claimed task gets them.
+pub async fn get_upload_urls(
+    state: &AppState,
+    id: TaskId,
+    request: &UploadUrlsRequest,
+) -> AppResult<PresignedUrls> {
+    let task = get_task(state, id).await?;
+    if task.state != TaskStatus::Claimed || !holds(&task, &request.runner_id) {
+        return Err(not_held(&task, &request.runner_id));
+    }
+    Ok(presigned_urls(state, &task).await?)
+}
+
+/// The upload URLs of a task, signed now.
+pub async fn presigned_urls(state: &AppState, task: &TaskModel) -> anyhow::Result<PresignedUrls> {
+    Ok(PresignedUrls {
+        result: state
+            .storage
+            .put_url(&layout::task_result_key(task.run_id.0, task.id.0))
+            .await?,
+        error: state
+            .storage
+            .put_url(&layout::task_error_key(task.run_id.0, task.id.0))
+            .await?,
+    })
+}
+
+/// Gives the holder's task back: its host could not prepare it (the benchmark never started),
+/// so it is pending again for another runner of its type, with the reason kept for the
+/// dashboard and a later `no_runner` message.
+pub async fn release_task(state: &AppState, id: TaskId, request: &ReleaseRequest) -> AppResult<()> {
+    let message = format!("{}: {}", request.error_type, request.error_message);
+    let Some(task) =
+        tasks::update_task_released(&state.db, id, &request.runner_id, &message).await?
+    else {
+        let task = get_task(state, id).await?;
+        return Err(not_held(&task, &request.runner_id));
+    };
+    // The task is pending below where claims of its type start scanning now.
+    state
+        .claims
+        .forget_start(task.provider, &task.instance_type);
+    tracing::warn!(
+        task_id = %id,
+        runner_id = request.runner_id,
+        error_type = request.error_type,
+        releases = task.release_count,
+        "task given back: its runner's host could not prepare it"
+    );
+    Ok(())
 }
 
 async fn get_task(state: &AppState, id: TaskId) -> AppResult<TaskModel> {

@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 use orchestrator::Storage;
 use orchestrator::db::{RunId, TaskId, runs, tasks};
-use orchestrator::jobs::{build_if_finished, resume_archive_builds};
-use protocol::{ClaimedTask, ErrorType, PresignedUrls, RunState, layout};
+use orchestrator::jobs::{build_if_finished, retake_orphaned_build};
+use protocol::{ArchiveState, ClaimedTask, ErrorType, PresignedUrls, RunState, layout};
 use serde_json::json;
 
 use crate::harness::{TestApp, tar_gz, upload};
@@ -214,7 +214,7 @@ async fn an_unfinished_run_is_not_built() {
     );
     let run = runs::get_latest_run(app.pool()).await.unwrap().unwrap();
     assert_eq!(run.state, RunState::Running);
-    assert_eq!(run.archive_state, runs::ArchiveState::None);
+    assert_eq!(run.archive_state, ArchiveState::None);
 }
 
 #[tokio::test]
@@ -241,9 +241,26 @@ async fn a_build_that_s3_refused_is_retried() {
     assert!(format!("{err:#}").contains("multipart upload"), "{err:#}");
     let run = runs::get_latest_run(app.pool()).await.unwrap().unwrap();
     assert_eq!(run.state, RunState::Running);
-    assert_eq!(run.archive_state, runs::ArchiveState::Failed);
+    assert_eq!(run.archive_state, ArchiveState::Failed);
+    let status = app.get("/run").await.json();
+    assert_eq!(status["archive"]["state"], "failed", "{status}");
+    assert_eq!(status["archive"]["attempts"], 1, "{status}");
+    let error = status["archive"]["error"].as_str().unwrap();
+    assert!(error.contains("multipart upload"), "{error}");
+    assert!(status["archive"]["retry_at"].is_string(), "{status}");
 
-    // The next check builds it.
+    // Not before its backoff (10 s after the first failure)...
+    assert!(
+        build_if_finished(&app.state, RunId(RUN_ID))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // ...and then the next check builds it.
+    sqlx::query("UPDATE runs SET archive_retry_at = archive_retry_at - interval '10 seconds'")
+        .execute(app.pool())
+        .await
+        .unwrap();
     let report = build_if_finished(&app.state, RunId(RUN_ID)).await.unwrap();
     assert_eq!(report.unwrap().tasks, 1);
     assert_eq!(
@@ -312,8 +329,13 @@ async fn a_build_cut_short_by_a_crash_is_finished_at_the_next_start() {
             .unwrap()
             .is_none()
     );
-    // A new process takes the build back at start.
-    let report = resume_archive_builds(&app.state).await.unwrap().unwrap();
+    // A new process (or a check that finds no build of the run running) takes it back.
+    let run = runs::get_latest_run(app.pool()).await.unwrap().unwrap();
+    assert!(retake_orphaned_build(&app.state, &run).await.unwrap());
+    let report = build_if_finished(&app.state, RunId(RUN_ID))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(report.tasks, 3);
     assert_eq!(report.files, 15);
     let archive = app.download_archive().await;

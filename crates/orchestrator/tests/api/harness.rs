@@ -244,12 +244,43 @@ pub fn redact_urls(value: &mut Value, app: &TestApp) {
 }
 
 impl TestApp {
-    /// Sets a task's last heartbeat `seconds` before now, by the database clock.
+    /// Sets a task's last heartbeat `seconds` before now, by the database clock, and makes the
+    /// orchestrator listen since at least as long ago: the clock moved on with it up.
     pub async fn age_heartbeat(&self, id: i64, seconds: i64) {
         sqlx::query(
             "UPDATE tasks SET last_heartbeat_at = now() - make_interval(secs => $2) WHERE id = $1",
         )
         .bind(id)
+        .bind(seconds as f64)
+        .execute(self.pool())
+        .await
+        .unwrap();
+        self.listening_for_at_least(seconds).await;
+    }
+
+    /// Makes the orchestrator's hearing start `seconds` before now, by the database clock (a
+    /// first periodic check then, and every one since).
+    pub async fn listening_for(&self, seconds: i64) {
+        sqlx::query(
+            "INSERT INTO orchestrator_hearing (id, listening_since, last_check_at) \
+             VALUES (true, now() - make_interval(secs => $1), now()) \
+             ON CONFLICT (id) DO UPDATE SET listening_since = excluded.listening_since, \
+                 last_check_at = excluded.last_check_at",
+        )
+        .bind(seconds as f64)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
+    /// [`Self::listening_for`], unless it has been listening longer already.
+    async fn listening_for_at_least(&self, seconds: i64) {
+        sqlx::query(
+            "INSERT INTO orchestrator_hearing (id, listening_since, last_check_at) \
+             VALUES (true, now() - make_interval(secs => $1), now()) \
+             ON CONFLICT (id) DO UPDATE SET listening_since = \
+                 least(orchestrator_hearing.listening_since, excluded.listening_since)",
+        )
         .bind(seconds as f64)
         .execute(self.pool())
         .await

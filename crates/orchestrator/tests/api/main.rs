@@ -14,6 +14,7 @@ mod harness;
 mod heartbeat_timeout;
 mod openapi;
 mod presign;
+mod reliability;
 mod run;
 mod serve;
 mod stop;

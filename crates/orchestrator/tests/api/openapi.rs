@@ -10,7 +10,8 @@ use orchestrator::router::endpoints;
 use orchestrator::routes::openapi::OPENAPI_JSON;
 use protocol::{
     ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
-    RunConfig, RunStatus, StartRunResponse, StopRunResponse,
+    PresignedUrls, ReleaseRequest, RunConfig, RunStatus, StartRunResponse, StopRunResponse,
+    UploadUrlsRequest,
 };
 use serde_json::{Value, json};
 
@@ -94,8 +95,10 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
             }
         }
         let properties = schema["properties"].as_object();
+        // A map (`additionalProperties`) takes any key whose value matches.
+        let any_key = schema.get("additionalProperties").filter(|s| s.is_object());
         for (name, field) in map {
-            let Some(field_schema) = properties.and_then(|p| p.get(name)) else {
+            let Some(field_schema) = properties.and_then(|p| p.get(name)).or(any_key) else {
                 return Err(format!("{at}: {name} is not documented"));
             };
             validate(doc, field_schema, field, &format!("{at}.{name}"))?;
@@ -136,6 +139,12 @@ fn parse_as(schema_name: &str, example: &Value) -> Result<(), String> {
         "CompleteRequest" => CompleteRequest::from_json(&bytes)
             .map(drop)
             .map_err(|e| e.message().to_owned()),
+        "UploadUrlsRequest" => UploadUrlsRequest::from_json(&bytes)
+            .map(drop)
+            .map_err(|e| e.message().to_owned()),
+        "ReleaseRequest" => ReleaseRequest::from_json(&bytes)
+            .map(drop)
+            .map_err(|e| e.message().to_owned()),
         "FailRequest" => FailRequest::from_json(&bytes)
             .map(drop)
             .map_err(|e| e.message().to_owned()),
@@ -148,6 +157,9 @@ fn parse_as(schema_name: &str, example: &Value) -> Result<(), String> {
         }
         "ClaimResponse" => {
             from_value(serde_json::from_value::<ClaimResponse>(example.clone()).map(drop))
+        }
+        "PresignedUrls" => {
+            from_value(serde_json::from_value::<PresignedUrls>(example.clone()).map(drop))
         }
         "ErrorBody" => {
             let body: ErrorBody =
@@ -262,6 +274,19 @@ async fn real_responses_validate_against_the_document() {
         schema("/tasks/claim", "post", "200"),
         response.json(),
         "claim",
+    );
+    let urls_path = format!("/tasks/{}/upload-urls", response.json()["task"]["id"]);
+    let response = app.post(&urls_path, &json!({"runner_id": "r"})).await;
+    check(
+        schema("/tasks/{id}/upload-urls", "post", "200"),
+        response.json(),
+        "upload-urls",
+    );
+    let response = app.post(&urls_path, &json!({"runner_id": "another"})).await;
+    check(
+        schema("/tasks/{id}/upload-urls", "post", "409"),
+        response.json(),
+        "upload-urls 409",
     );
     let response = app.get("/run").await;
     check(schema("/run", "get", "200"), response.json(), "run");

@@ -1,5 +1,6 @@
-//! Provisioning (ruby-bench, the benchmark image, `ruby -v`) and the benchmark container, up
-//! to the reports ruby-bench wrote; a container is stopped and removed whatever happens.
+//! Preparing a task (ruby-bench, the benchmark image, `ruby -v`, the started container), with
+//! retries, and the benchmark container up to the reports ruby-bench wrote; a container is
+//! stopped and removed whatever happens.
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -12,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BenchOutput, Failure, Progress, Provenance, TaskContext, Unfinished};
 use crate::docker::{ContainerGuard, ContainerSpec, DockerError};
-use crate::ruby_bench::{self, RubyBenchSource};
+use crate::orchestrator::with_jitter;
+use crate::ruby_bench;
 
 /// How long a stopped benchmark container gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -20,7 +22,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Lines of stderr quoted in an error message.
 const ERROR_TAIL_LINES: usize = 20;
 
-/// Provisions and runs ruby-bench.
+/// Prepares the task (ruby-bench, the benchmark image, `ruby -v`, the started container),
+/// retrying with a backoff, then runs ruby-bench to its reports. A task that cannot be
+/// prepared after every attempt is [`Unfinished::NotPrepared`]: it never ran.
 pub(super) async fn execute(
     context: &TaskContext,
     task: &ClaimedTask,
@@ -28,14 +32,63 @@ pub(super) async fn execute(
     provenance: &mut Provenance,
     lost: &CancellationToken,
 ) -> Result<BenchOutput, Unfinished> {
-    let shared = &context.shared;
-    progress.send_replace(Progress {
-        phase: Phase::Provision,
-        benchmark: None,
-        pct: None,
-        message: format!("preparing {}", provenance.image),
-    });
+    let settings = &context.shared.settings;
+    let mut pause = settings.prepare_retry();
+    let mut attempt = 1;
+    let container = loop {
+        progress.send_replace(Progress {
+            phase: Phase::Provision,
+            benchmark: None,
+            pct: None,
+            message: format!("preparing {}", provenance.image),
+        });
+        match prepare(context, task, provenance, lost).await {
+            Ok(prepared) => break prepared,
+            Err(Unfinished::Failed(failure)) if attempt < settings.prepare_attempts => {
+                let wait = with_jitter(pause);
+                tracing::warn!(
+                    "{}: preparing task {} failed (attempt {attempt} of {}, {}): {}; trying again in {wait:?}",
+                    context.runner_id,
+                    task.id,
+                    settings.prepare_attempts,
+                    failure.error_type,
+                    failure.message
+                );
+                progress.send_replace(Progress {
+                    phase: Phase::Provision,
+                    benchmark: None,
+                    pct: None,
+                    message: format!(
+                        "attempt {attempt} failed ({}), trying again in {} s",
+                        failure.error_type,
+                        wait.as_secs()
+                    ),
+                });
+                until_stopped(context, lost, tokio::time::sleep(wait)).await?;
+                attempt += 1;
+                pause *= 2;
+            }
+            Err(Unfinished::Failed(failure)) => return Err(Unfinished::NotPrepared(failure)),
+            Err(other) => return Err(other),
+        }
+    };
+    let result = run_container(context, &container, progress, lost).await;
+    if let Err(err) = container.remove().await {
+        tracing::warn!("{}: {err}", context.runner_id);
+    }
+    result
+}
 
+/// One attempt to prepare the task: ruby-bench, the benchmark image and its `ruby -v`, and
+/// the benchmark container, created with ruby-bench in it and started. A container made by a
+/// failed attempt is removed.
+async fn prepare(
+    context: &TaskContext,
+    task: &ClaimedTask,
+    provenance: &mut Provenance,
+    lost: &CancellationToken,
+) -> Result<ContainerGuard, Unfinished> {
+    let shared = &context.shared;
     let source = until_stopped(context, lost, shared.ruby_bench())
         .await?
         .map_err(|err| Failure::new(ErrorType::RubyBenchFetch, format!("{err:#}")))?;
@@ -73,25 +126,27 @@ pub(super) async fn execute(
         .create(&spec)
         .await
         .map_err(container_failure)?;
-    let result = run_container(context, &container, &source, progress, lost).await;
-    if let Err(err) = container.remove().await {
-        tracing::warn!("{}: {err}", context.runner_id);
+    let started = async {
+        container.upload("/", source.archive.clone()).await?;
+        container.start().await
     }
-    result
+    .await;
+    if let Err(err) = started {
+        if let Err(remove_err) = container.remove().await {
+            tracing::warn!("{}: {remove_err}", context.runner_id);
+        }
+        return Err(container_failure(err));
+    }
+    Ok(container)
 }
 
+/// Follows the started benchmark container to its end and reads its reports.
 async fn run_container(
     context: &TaskContext,
     container: &ContainerGuard,
-    source: &RubyBenchSource,
     progress: &watch::Sender<Progress>,
     lost: &CancellationToken,
 ) -> Result<BenchOutput, Unfinished> {
-    container
-        .upload("/", source.archive.clone())
-        .await
-        .map_err(container_failure)?;
-    container.start().await.map_err(container_failure)?;
     progress.send_replace(Progress {
         phase: Phase::Running,
         benchmark: None,

@@ -43,6 +43,9 @@ pub enum TaskOutcome {
     Failed { hold: bool },
     /// The orchestrator took the task away (stopped run, timeout): the slot claims again.
     Lost,
+    /// The host could not prepare the task (image, ruby-bench, Docker) however often it
+    /// tried; the task was given back, and the slot claims no more.
+    NotPrepared,
     /// The runner is shutting down.
     Interrupted,
 }
@@ -60,6 +63,9 @@ struct Progress {
 enum Unfinished {
     /// The task failed; it is reported with `/fail`.
     Failed(Failure),
+    /// The host could not prepare it before the benchmark started, after every retry; it
+    /// is given back with `/release`.
+    NotPrepared(Failure),
     /// The orchestrator took the task away.
     Lost,
     /// The runner is shutting down.
@@ -173,6 +179,9 @@ pub async fn run_task(
         }
         Err(Unfinished::Failed(failure)) => {
             report::report_failure(context, &task, &urls, failure, &provenance).await
+        }
+        Err(Unfinished::NotPrepared(failure)) => {
+            report::report_not_prepared(context, &task, failure).await
         }
         Err(Unfinished::Lost) => {
             tracing::warn!(

@@ -2,12 +2,12 @@
 //! by [`protocol::archive`]), its upload and `/complete` or `/fail`.
 
 use protocol::{
-    ClaimedTask, CompleteRequest, ErrorInfo, ErrorType, FailRequest, PresignedUrls, TaskMeta,
-    archive, layout,
+    ClaimedTask, CompleteRequest, ErrorInfo, ErrorType, FailRequest, PresignedUrls, ReleaseRequest,
+    TaskMeta, archive, layout,
 };
 use time::OffsetDateTime;
 
-use super::upload::upload;
+use super::upload::{Archive, upload};
 use super::{BenchOutput, Failure, Provenance, TaskContext, TaskOutcome};
 use crate::cpus;
 use crate::orchestrator::ApiError;
@@ -42,7 +42,7 @@ pub(super) async fn report_success(
         ],
         now_unix(),
     );
-    if let Err(err) = upload(context, &urls.result, archive.into()).await {
+    if let Err(err) = upload(context, task.id, Archive::Result, urls, archive.into()).await {
         let failure = Failure::new(
             ErrorType::Upload,
             format!("failed to upload {}: {err}", layout::RESULT_ARCHIVE),
@@ -108,7 +108,7 @@ pub(super) async fn report_failure(
         ],
         now_unix(),
     );
-    let s3_error_key = match upload(context, &urls.error, archive.into()).await {
+    let s3_error_key = match upload(context, task.id, Archive::Error, urls, archive.into()).await {
         Ok(()) => Some(layout::task_error_key(task.run_id, task.id)),
         Err(err) => {
             tracing::error!(
@@ -139,6 +139,36 @@ pub(super) async fn report_failure(
             TaskOutcome::Lost
         }
     }
+}
+
+/// Gives back a task whose host could not prepare it (the benchmark never started): the
+/// orchestrator puts it back to pending for another runner, and this slot stops claiming.
+pub(super) async fn report_not_prepared(
+    context: &TaskContext,
+    task: &ClaimedTask,
+    failure: Failure,
+) -> TaskOutcome {
+    tracing::error!(
+        "{}: could not prepare task {} ({}): {}; giving it back and claiming no more on this host",
+        context.runner_id,
+        task.id,
+        failure.error_type,
+        failure.message
+    );
+    let request = ReleaseRequest {
+        runner_id: context.runner_id.clone(),
+        error_type: failure.error_type.to_string(),
+        error_message: failure.message,
+    };
+    if let Err(err) = context.shared.api.release(task.id, &request).await {
+        tracing::error!(
+            "{}: could not give task {} back: {err}; the orchestrator fails it when its \
+             heartbeats stop",
+            context.runner_id,
+            task.id
+        );
+    }
+    TaskOutcome::NotPrepared
 }
 
 fn task_meta(

@@ -160,6 +160,8 @@ pub fn runner_settings(
         cache_dir: std::env::temp_dir(),
         heartbeat_interval_secs: 1,
         claim_retry_secs: 90,
+        prepare_attempts: 2,
+        prepare_retry_secs: 1,
         metadata_url: "http://127.0.0.1:9".to_owned(),
     }
 }

@@ -223,11 +223,13 @@ async fn ruby_bench_crashing_without_a_report_fails_the_task_with_its_error() {
     orchestrator.wait_for_jobs().await;
 }
 
+/// A host that cannot pull the benchmark image tries again, then gives the task back (it
+/// never ran) and stops claiming, exiting with its own code.
 #[tokio::test]
-async fn a_missing_benchmark_image_fails_the_task_as_image_pull() {
+async fn a_host_that_cannot_pull_the_image_gives_its_task_back_and_exits_4() {
     let orchestrator = Orchestrator::start().await;
     let started = orchestrator
-        .start_run(json!({ "ruby_version": RUBY_VERSION, "runs_per_instance_type": 1, "local": ["rt-noimage"] }))
+        .start_run(json!({ "ruby_version": RUBY_VERSION, "runs_per_instance_type": 2, "local": ["rt-noimage"] }))
         .await;
     let mut settings = runner_settings(&orchestrator, "rt-noimage", "0", &ruby_bench_mini());
     settings.bench_image_repo = "rcb/no-such-ruby".to_owned();
@@ -235,15 +237,26 @@ async fn a_missing_benchmark_image_fails_the_task_as_image_pull() {
         runner::run(settings, CancellationToken::new())
             .await
             .unwrap(),
-        runner::EXIT_DONE
+        runner::EXIT_NOT_PREPARED
     );
-    let (state, _, error_type) = orchestrator.task_row(started.tasks[0].id).await;
+    let released: Vec<(String, i32, Option<String>)> = sqlx::query_as(
+        "SELECT state, release_count, release_message FROM tasks WHERE run_id = $1 ORDER BY id",
+    )
+    .bind(started.run_id)
+    .fetch_all(orchestrator.pool())
+    .await
+    .unwrap();
+    let (state, count, message) = &released[0];
+    assert_eq!((state.as_str(), *count), ("pending", 1), "{released:?}");
+    let message = message.as_deref().unwrap();
+    assert!(message.starts_with("image_pull: "), "{message}");
+    assert!(message.contains("rcb/no-such-ruby"), "{message}");
     assert_eq!(
-        (state.as_str(), error_type.as_deref()),
-        ("failed", Some(ErrorType::ImagePull.as_str()))
+        (released[1].0.as_str(), released[1].1),
+        ("pending", 0),
+        "the slot claimed no more"
     );
-    // The run may be finished: its archive build must end before the orchestrator goes.
-    orchestrator.wait_for_jobs().await;
+    assert_eq!(runner_containers("test-rt-noimage"), Vec::<String>::new());
 }
 
 #[tokio::test]

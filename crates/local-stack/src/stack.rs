@@ -71,6 +71,8 @@ pub struct LocalStack {
     pub operator_password: String,
     /// The s3-local endpoint.
     pub s3_endpoint: String,
+    /// The Postgres database of the orchestrator (tests read tasks there).
+    pub database_url: String,
     containers: Vec<ContainerAsync<GenericImage>>,
     detached: bool,
 }
@@ -86,6 +88,7 @@ impl LocalStack {
             api_key: random_token(32),
             operator_password: random_token(20),
             s3_endpoint: String::new(),
+            database_url: String::new(),
             stack_id,
             containers: Vec::new(),
             detached: false,
@@ -107,6 +110,8 @@ impl LocalStack {
         let (s3_access_key, s3_secret_key) = (random_token(16), random_token(32));
         self.s3_endpoint = format!("http://127.0.0.1:{s3_port}");
         self.orchestrator_url = format!("http://127.0.0.1:{orchestrator_port}");
+        self.database_url =
+            format!("postgres://postgres:{postgres_password}@127.0.0.1:{postgres_port}/postgres");
 
         let postgres = self
             .image(
@@ -141,12 +146,7 @@ impl LocalStack {
                 "latest",
                 WaitFor::message_on_stderr("orchestrator listening"),
             )?
-            .with_env_var(
-                "DATABASE_URL",
-                format!(
-                    "postgres://postgres:{postgres_password}@127.0.0.1:{postgres_port}/postgres"
-                ),
-            )
+            .with_env_var("DATABASE_URL", &self.database_url)
             .with_env_var("API_KEY", &self.api_key)
             .with_env_var("OPERATOR_PASSWORD", &self.operator_password)
             .with_env_var("LISTEN_ADDR", format!("127.0.0.1:{orchestrator_port}"))

@@ -1,6 +1,8 @@
 //! What the dashboard shows, read from the database and formatted for the templates: a run's
 //! state, task counts, breakdown by provider and instance type, task list and past runs.
 
+use std::collections::BTreeMap;
+
 use protocol::{ArchiveState, RunState, TaskCounts, TaskStatus};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -47,13 +49,17 @@ pub struct RunView {
     /// When its archive was uploaded.
     pub completed_at: Option<TimeView>,
     /// The archive builder's progress in words.
-    pub archive_text: &'static str,
+    pub archive_text: String,
+    /// Why the last build failed, while the archive is not uploaded.
+    pub archive_error: Option<String>,
     /// The presigned download URL of `results.tar.gz`, signed afresh for this page.
     pub gzip_url: Option<String>,
     /// Task counts by status.
     pub counts: TaskCounts,
     /// Task counts by provider and instance type.
     pub breakdown: Vec<BreakdownRow>,
+    /// The runner hosts seen per provider and instance type, and the types none was seen for.
+    pub runners: Vec<RunnerRow>,
     /// The tasks, by id, at most [`TASKS_SHOWN`].
     pub tasks: Vec<TaskRow>,
     /// How many tasks the list leaves out.
@@ -69,6 +75,23 @@ pub struct BreakdownRow {
     pub instance_type: String,
     /// Its counts.
     pub counts: TaskCounts,
+}
+
+/// A runner host of the run (its slots' ids are `<host>-<slot>`), or a type without any.
+#[derive(Debug, Clone)]
+pub struct RunnerRow {
+    /// `aws`, `azure` or `local`.
+    pub provider: String,
+    /// The instance type.
+    pub instance_type: String,
+    /// The host's runner id; `None` for a type no runner held a task of yet.
+    pub host: Option<String>,
+    /// Its slots that held a task.
+    pub slots: usize,
+    /// Those holding one now.
+    pub busy: usize,
+    /// Its last claim, heartbeat or report.
+    pub last_seen: Option<TimeView>,
 }
 
 /// One task of the task list.
@@ -212,6 +235,7 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
         .unwrap_or_default();
     let tasks_hidden = tasks.len().saturating_sub(TASKS_SHOWN);
     let (status, status_text) = run_status(run.state, run.stopped_at.is_some());
+    let archive_text = archive_text(&run, now);
     Ok(RunView {
         id: run.id.0,
         status,
@@ -222,14 +246,17 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
         created_at: TimeView::at(run.created_at),
         stopped_at: run.stopped_at.map(TimeView::at),
         completed_at: run.completed_at.map(TimeView::at),
-        archive_text: match run.archive_state {
-            ArchiveState::None => "built once every task has finished",
-            ArchiveState::Building => "being built",
-            ArchiveState::Uploaded => "ready",
-            ArchiveState::Failed => "the last build failed; the next check tries again",
-        },
+        archive_text,
+        archive_error: (run.archive_state != ArchiveState::Uploaded)
+            .then_some(run.archive_error)
+            .flatten(),
         gzip_url,
         counts,
+        runners: runner_rows(
+            &by_instance_type,
+            tasks::get_runners_seen(&state.db, run.id).await?,
+            now,
+        ),
         breakdown: by_instance_type
             .into_iter()
             .map(|group| BreakdownRow {
@@ -245,6 +272,90 @@ pub async fn load_run(state: &AppState, run: RunModel) -> anyhow::Result<RunView
             .collect(),
         tasks_hidden,
     })
+}
+
+/// The archive builder's progress in words.
+fn archive_text(run: &RunModel, now: OffsetDateTime) -> String {
+    match run.archive_state {
+        ArchiveState::None => "built once every task has finished".to_owned(),
+        ArchiveState::Building => "being built".to_owned(),
+        ArchiveState::Uploaded => "ready".to_owned(),
+        ArchiveState::Failed => match run.archive_retry_at {
+            Some(at) if at > now => format!(
+                "{} failed build(s) in a row; the next attempt is in {} s",
+                run.archive_attempts,
+                (at - now).whole_seconds()
+            ),
+            _ => format!(
+                "{} failed build(s) in a row; the next check tries again",
+                run.archive_attempts
+            ),
+        },
+    }
+}
+
+/// The runner hosts per type, from their slots (a slot's id is its host's id and `-<slot>`),
+/// and a row for every type no runner held a task of.
+fn runner_rows(
+    types: &[runs::InstanceTypeCounts],
+    slots: Vec<tasks::RunnerSeen>,
+    now: OffsetDateTime,
+) -> Vec<RunnerRow> {
+    // (provider, instance type, host) → (slots, busy, last seen)
+    let mut hosts: BTreeMap<(String, String, String), (usize, usize, Option<OffsetDateTime>)> =
+        BTreeMap::new();
+    for slot in slots {
+        let key = (
+            slot.provider.to_string(),
+            slot.instance_type,
+            host_of(&slot.runner_id).to_owned(),
+        );
+        let (count, busy, last_seen) = hosts.entry(key).or_default();
+        *count += 1;
+        *busy += usize::from(slot.busy);
+        *last_seen = (*last_seen).max(slot.last_seen);
+    }
+    let mut rows: Vec<RunnerRow> = hosts
+        .into_iter()
+        .map(
+            |((provider, instance_type, host), (slots, busy, last_seen))| RunnerRow {
+                provider,
+                instance_type,
+                host: Some(host),
+                slots,
+                busy,
+                last_seen: last_seen.map(|at| TimeView::age(at, now)),
+            },
+        )
+        .collect();
+    for group in types {
+        let provider = group.provider.to_string();
+        if !rows
+            .iter()
+            .any(|row| row.provider == provider && row.instance_type == group.instance_type)
+        {
+            rows.push(RunnerRow {
+                provider,
+                instance_type: group.instance_type.clone(),
+                host: None,
+                slots: 0,
+                busy: 0,
+                last_seen: None,
+            });
+        }
+    }
+    rows.sort_by(|a, b| {
+        (&a.provider, &a.instance_type, &a.host).cmp(&(&b.provider, &b.instance_type, &b.host))
+    });
+    rows
+}
+
+/// The host part of a slot's runner id: without its `-<slot>` suffix.
+fn host_of(runner_id: &str) -> &str {
+    match runner_id.rsplit_once('-') {
+        Some((host, slot)) if !slot.is_empty() && slot.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => runner_id,
+    }
 }
 
 fn task_row(task: TaskModel, now: OffsetDateTime) -> TaskRow {
@@ -287,6 +398,14 @@ fn past_run_view(run: RunModel, counts: TaskCounts) -> PastRunView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_belong_to_the_host_before_their_number() {
+        assert_eq!(host_of("i-0abc123-2"), "i-0abc123");
+        assert_eq!(host_of("local-x1-fb-2-1"), "local-x1-fb-2");
+        assert_eq!(host_of("no-slot-"), "no-slot-");
+        assert_eq!(host_of("plain"), "plain");
+    }
 
     #[test]
     fn ages_read_naturally() {

@@ -672,6 +672,41 @@ pub async fn get_failed_counts_by_error_type(
         .collect())
 }
 
+/// A runner slot that held tasks of a run, as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunnerSeen {
+    /// The provider of its tasks.
+    #[sqlx(try_from = "String")]
+    pub provider: Provider,
+    /// Their instance type.
+    pub instance_type: String,
+    /// The slot's runner id.
+    pub runner_id: String,
+    /// Its last claim, heartbeat or report, by the database clock.
+    pub last_seen: Option<OffsetDateTime>,
+    /// Whether it holds a task now.
+    pub busy: bool,
+}
+
+/// The runner slots that held a task of the run, with when each was last heard of.
+pub async fn get_runners_seen(
+    executor: impl PgExecutor<'_>,
+    run_id: RunId,
+) -> sqlx::Result<Vec<RunnerSeen>> {
+    sqlx::query_as(
+        "SELECT provider, instance_type, runner_id, \
+             max(greatest(claimed_at, last_heartbeat_at, completed_at, \
+                 CASE WHEN failed_by = 'runner' THEN failed_at END)) AS last_seen, \
+             bool_or(state = 'claimed') AS busy \
+         FROM tasks WHERE run_id = $1 AND runner_id IS NOT NULL \
+         GROUP BY provider, instance_type, runner_id \
+         ORDER BY provider, instance_type, runner_id",
+    )
+    .bind(run_id)
+    .fetch_all(executor)
+    .await
+}
+
 /// Deletes the run's pending tasks (an early stop); returns how many.
 pub async fn delete_pending_tasks(
     executor: impl PgExecutor<'_>,

@@ -11,6 +11,9 @@ use reqwest::StatusCode;
 use super::TaskContext;
 use crate::orchestrator::with_jitter;
 
+/// How many fresh URLs one upload asks for after S3 refused the one it had.
+const MAX_REFRESHES: u32 = 3;
+
 /// Which archive of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Archive {
@@ -48,7 +51,7 @@ pub(super) async fn upload(
             archive.url(claimed).to_owned()
         }
     };
-    let mut refreshed = false;
+    let mut refreshes = 0;
     let deadline = tokio::time::Instant::now() + context.shared.settings.claim_retry();
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -65,15 +68,16 @@ pub(super) async fn upload(
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
                 let text: String = text.chars().take(300).collect();
-                // An expired or refused signature: one fresh URL, asked for as long as the
-                // orchestrator may take to answer.
-                if status == StatusCode::FORBIDDEN && !refreshed {
+                // An expired or refused signature: a fresh URL, asked for as long as the
+                // orchestrator may take to answer (a few times: a URL can expire again while
+                // S3 is away and the upload waits).
+                if status == StatusCode::FORBIDDEN && refreshes < MAX_REFRESHES {
                     tracing::warn!(
                         "{}: S3 refused the upload URL ({status}); asking for a fresh one",
                         context.runner_id
                     );
                     url = fresh_url(context, task_id, archive, true).await?;
-                    refreshed = true;
+                    refreshes += 1;
                     continue;
                 }
                 // Any other refusal will not get better by retrying.

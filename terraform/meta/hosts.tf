@@ -126,6 +126,7 @@ locals {
     AWS_REGION                    = var.region
     HEARTBEAT_TIMEOUT_SECS        = tostring(var.heartbeat_timeout_secs)
     HEARTBEAT_CHECK_INTERVAL_SECS = tostring(var.heartbeat_check_interval_secs)
+    NO_RUNNER_TIMEOUT_SECS        = tostring(var.no_runner_timeout_secs)
     PRESIGN_TTL_SECS              = var.presign_ttl_secs == null ? null : tostring(var.presign_ttl_secs)
   }
   postgres_env = {

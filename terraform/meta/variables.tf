@@ -118,6 +118,12 @@ variable "heartbeat_check_interval_secs" {
   default     = 60
 }
 
+variable "no_runner_timeout_secs" {
+  description = "NO_RUNNER_TIMEOUT_SECS of the orchestrator: pending tasks of a type no runner was seen for this long (from the run's start) fail as no_runner, so the run can finish."
+  type        = number
+  default     = 1200
+}
+
 variable "presign_ttl_secs" {
   description = "PRESIGN_TTL_SECS of the orchestrator; null keeps the orchestrator's default."
   type        = number

@@ -2,7 +2,8 @@
 # The runner's wrapper on a cloud host (rcb-runner.service, started once by cloud-init):
 # loads the runner image from its presigned URL, runs the runner with the Docker socket,
 # then ends the host through /usr/local/sbin/rcb-poweroff unless the runner exited 3
-# ("debug: keep the host up"). A host that cannot even start the runner ends too: nobody
+# ("debug: keep the host up"); exit 4 (the host could not prepare tasks, given back) ends it
+# too. A host that cannot even start the runner ends too: nobody
 # pays for a host that does nothing. The TTL backstop ends any host kept up.
 # Shared by terraform/aws and terraform/azure; output goes to the journal
 # (journalctl -u rcb-runner).
@@ -65,6 +66,7 @@ case $status in
         echo "rcb: the runner exited 3 (a task failed in debug mode): the host stays up until the TTL backstop; 'sudo systemctl stop rcb-ttl.timer' keeps it longer"
         exit 0
         ;;
+    4) echo "rcb: the runner exited 4: this host could not prepare its tasks (image pull, ruby-bench fetch or Docker) and gave them back to other hosts of its type" ;;
     *) echo "rcb: the runner exited $status" ;;
 esac
 /usr/local/sbin/rcb-poweroff

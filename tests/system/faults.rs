@@ -14,7 +14,13 @@ use sqlx::PgPool;
 use crate::harness::project_root;
 
 /// The orchestrator's heartbeat timeout in these tests.
-const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
+const HEARTBEAT_TIMEOUT_SECS: u64 = 8;
+
+/// The runners' heartbeat interval: a quarter of the timeout, as in a cloud run (30 s and
+/// 120 s), so that a runner retrying through an outage is heard up to an interval after the
+/// orchestrator is back, and an orchestrator that counted the outage as silence would fail
+/// its task first.
+const HEARTBEAT_INTERVAL_SECS: u64 = 2;
 
 /// How long a whole run may take here.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
@@ -47,7 +53,7 @@ async fn stack_with(runners: Vec<RunnerPlan>, orchestrator_env: &[(&str, &str)])
         runners,
         ruby_bench_dir: project_root().join("fixtures/ruby-bench-mini"),
         bench_image_repo: "rcb/ruby".to_owned(),
-        heartbeat_interval_secs: 1,
+        heartbeat_interval_secs: HEARTBEAT_INTERVAL_SECS,
         orchestrator_env: env,
     };
     LocalStack::up(&options)
@@ -249,8 +255,10 @@ async fn wait_for_phase(stack: &LocalStack, phase: &str) {
     }
 }
 
-/// Asserts that every task of the run completed and none failed.
-fn assert_all_completed(status: &RunStatus, total: u64) {
+/// Asserts that every task of the run completed and none was ever failed (the archive
+/// builder completes a task the orchestrator failed if its result reached S3: that would
+/// hide a task failed for silence that could not have been heard).
+async fn assert_all_completed(stack: &LocalStack, status: &RunStatus, total: u64) {
     assert_eq!(
         (
             status.tasks.total,
@@ -260,6 +268,14 @@ fn assert_all_completed(status: &RunStatus, total: u64) {
         (total, total, 0),
         "{status:?}"
     );
+    let db = database(stack).await;
+    let late: Vec<String> =
+        sqlx::query_scalar("SELECT message FROM tasks WHERE message LIKE 'completed late%'")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    db.close().await;
+    assert_eq!(late, Vec::<String>::new(), "tasks failed on the way");
 }
 
 #[tokio::test]
@@ -280,7 +296,7 @@ async fn a_killed_orchestrator_back_after_three_heartbeat_timeouts_loses_no_task
     docker(&["start", &orchestrator]);
 
     let status = api.complete_run().await;
-    assert_all_completed(&status, 4);
+    assert_all_completed(&stack, &status, 4).await;
     let files = api.archive(&status).await;
     for folder in ["fk-a-1", "fk-a-2", "fk-b-1", "fk-b-2"] {
         let meta = format!("{folder}/{}", layout::META_JSON);
@@ -307,7 +323,7 @@ async fn a_restarted_postgres_loses_no_task() {
     docker(&["restart", "--time", "5", &postgres]);
 
     let status = api.complete_run().await;
-    assert_all_completed(&status, 4);
+    assert_all_completed(&stack, &status, 4).await;
 }
 
 #[tokio::test]
@@ -335,7 +351,7 @@ async fn s3_away_during_uploads_loses_no_task() {
     docker(&["start", &s3]);
 
     let status = api.complete_run().await;
-    assert_all_completed(&status, 4);
+    assert_all_completed(&stack, &status, 4).await;
     let files = api.archive(&status).await;
     let metas = files
         .iter()
@@ -364,7 +380,7 @@ async fn a_host_that_cannot_pull_its_image_gives_its_tasks_to_a_healthy_one() {
     .await;
 
     let status = api.complete_run().await;
-    assert_all_completed(&status, 3);
+    assert_all_completed(&stack, &status, 3).await;
     let db = database(&stack).await;
     let released: i64 = sqlx::query_scalar("SELECT sum(release_count) FROM tasks")
         .fetch_one(&db)

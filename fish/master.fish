@@ -259,7 +259,7 @@ function follow_run --argument-names deadline
             set delay $poll_secs
         end
         test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
-        set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // "")')
+        set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // ""), (.archive.state // ""), (.archive.attempts // 0), (.archive.error // "" | gsub("\\\\s+"; " ") | .[:200])')
         set -l id $fields[1]
         test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"
         set -l state $fields[2]
@@ -279,6 +279,9 @@ function follow_run --argument-names deadline
             set eta " · ETA $remaining"m
         end
         set -l line "[$pct%] $completed/$total done · $running running · $failed failed$eta"
+        # A failing archive build is retried by the orchestrator with a backoff; say why.
+        test "$fields[10]" = failed
+        and set line "$line · results archive: $fields[11] failed build(s), retrying: $fields[12]"
         if test "$line" != "$last_line"
             echo $line >&2
             set -g last_line $line

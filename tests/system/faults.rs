@@ -11,7 +11,7 @@ use protocol::{RunStatus, layout};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::harness::project_root;
+use crate::harness::{container_of, containers_of, docker, project_root};
 
 /// The orchestrator's heartbeat timeout in these tests.
 const HEARTBEAT_TIMEOUT_SECS: u64 = 8;
@@ -177,43 +177,6 @@ fn run_archive_files(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     }
     files.sort();
     files
-}
-
-/// Runs `docker` with `args`; its standard output, trimmed.
-fn docker(args: &[&str]) -> String {
-    let output = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs; install Docker Engine");
-    assert!(
-        output.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// The ids of `stack`'s containers of `image`, running or not.
-fn containers_of(stack: &LocalStack, image: &str) -> Vec<String> {
-    docker(&[
-        "ps",
-        "-a",
-        "-q",
-        "--filter",
-        &format!("label={}={}", local_stack::STACK_LABEL, stack.stack_id),
-        "--filter",
-        &format!("ancestor={image}"),
-    ])
-    .lines()
-    .map(str::to_owned)
-    .collect()
-}
-
-/// The one container of `stack` made from `image`.
-fn container_of(stack: &LocalStack, image: &str) -> String {
-    let ids = containers_of(stack, image);
-    assert_eq!(ids.len(), 1, "one {image} container: {ids:?}");
-    ids[0].clone()
 }
 
 /// The stack's database, on its own small pool.

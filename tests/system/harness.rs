@@ -88,3 +88,40 @@ pub fn write_config(dir: &Path, config: serde_json::Value) -> PathBuf {
 pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Runs `docker` with `args`; its standard output, trimmed.
+pub fn docker(args: &[&str]) -> String {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs; install Docker Engine");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The ids of `stack`'s containers made from `image`, running or not.
+pub fn containers_of(stack: &LocalStack, image: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label={}={}", local_stack::STACK_LABEL, stack.stack_id),
+        "--filter",
+        &format!("ancestor={image}"),
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The one container of `stack` made from `image`.
+pub fn container_of(stack: &LocalStack, image: &str) -> String {
+    let ids = containers_of(stack, image);
+    assert_eq!(ids.len(), 1, "one {image} container: {ids:?}");
+    ids[0].clone()
+}

@@ -223,37 +223,6 @@ async fn ctrl_c_says_how_to_follow_the_run_again() {
     );
 }
 
-/// Runs `docker` with `args`; its standard output, trimmed.
-fn docker(args: &[&str]) -> String {
-    let output = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs; install Docker Engine");
-    assert!(
-        output.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// The id of `stack`'s orchestrator container.
-fn orchestrator_container(stack: &local_stack::LocalStack) -> String {
-    let id = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label={}={}", local_stack::STACK_LABEL, stack.stack_id),
-        "--filter",
-        "ancestor=rcb/orchestrator:latest",
-    ]);
-    assert!(
-        !id.is_empty() && !id.contains('\n'),
-        "one orchestrator container: {id:?}"
-    );
-    id
-}
-
 /// Waits until `stack`'s orchestrator answers its health check again.
 async fn wait_healthy(stack: &local_stack::LocalStack) {
     let client = reqwest::Client::new();
@@ -287,7 +256,7 @@ async fn the_master_waits_out_an_unreachable_orchestrator() {
     let two = runner.claim("two").await;
     // Longer than the master used to wait (30 failed polls, 1 s apart), shorter than the
     // local stack's heartbeat timeout (60 s) since the claims.
-    let container = orchestrator_container(&stack);
+    let container = container_of(&stack, "rcb/orchestrator:latest");
     docker(&["stop", "--time", "5", &container]);
     tokio::time::sleep(std::time::Duration::from_secs(40)).await;
     docker(&["start", &container]);
@@ -330,7 +299,7 @@ async fn the_master_gives_up_only_at_the_deadline_and_says_how_to_resume() {
     let runner = ScriptedRunner::new(&stack);
     runner.wait_for_run().await;
     let _held = runner.claim("held").await;
-    let container = orchestrator_container(&stack);
+    let container = container_of(&stack, "rcb/orchestrator:latest");
     docker(&["stop", "--time", "5", &container]);
 
     let output = tokio::time::timeout(std::time::Duration::from_secs(60), master)
@@ -353,4 +322,40 @@ async fn the_master_gives_up_only_at_the_deadline_and_says_how_to_resume() {
         !results.exists() || std::fs::read_dir(&results).unwrap().next().is_none(),
         "nothing unpacked"
     );
+}
+
+#[tokio::test]
+async fn the_master_says_why_the_archive_is_late_and_waits_for_its_retry() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["one"] }),
+    );
+    let master = master_attached(&stack, &config, &results);
+    let runner = ScriptedRunner::new(&stack);
+    let run = runner.wait_for_run().await;
+    let (task, urls) = runner.claim("one").await;
+    runner.upload_result(&task, &urls).await;
+    // The bucket goes away just before the last task completes: the archive build fails.
+    let s3 = container_of(&stack, "rcb/s3-local:latest");
+    docker(&["stop", "--time", "1", &s3]);
+    runner.report_complete(&task).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    docker(&["start", &s3]);
+
+    // The orchestrator builds it again after its backoff (10 s).
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), master)
+        .await
+        .expect("the master finishes once the archive is built")
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("results archive: 1 failed build(s), retrying: "),
+        "{stderr}"
+    );
+    let folders = unpacked(&results.join(run.run_id.to_string()));
+    assert_eq!(folders.len(), 1, "{folders:?}");
 }

@@ -64,6 +64,12 @@ impl ScriptedRunner {
 
     /// Uploads a result archive like the runner's and reports the task complete.
     pub async fn complete(&self, task: &ClaimedTask, urls: &PresignedUrls) {
+        self.upload_result(task, urls).await;
+        self.report_complete(task).await;
+    }
+
+    /// Uploads a result archive like the runner's.
+    pub async fn upload_result(&self, task: &ClaimedTask, urls: &PresignedUrls) {
         let report = "interp: ruby 3.1.2p20\n\n----------  ------------\nbench       interp (ms)\nfib         10.0 ± 1.0%\n----------  ------------\n";
         let meta = json!({
             "run_id": task.run_id, "task_id": task.id, "provider": "local", "instance_type": task.instance_type,
@@ -90,6 +96,10 @@ impl ScriptedRunner {
             0,
         );
         self.upload(&urls.result, archive).await;
+    }
+
+    /// Reports the task complete with its issued key.
+    pub async fn report_complete(&self, task: &ClaimedTask) {
         let request = CompleteRequest {
             runner_id: format!("scripted-{}", task.instance_type),
             s3_result_key: layout::task_result_key(task.run_id, task.id),

@@ -440,6 +440,7 @@ fn containers_get_the_settings_decisions_md_names() {
         "HEARTBEAT_CHECK_INTERVAL_SECS",
         "HEARTBEAT_TIMEOUT_SECS",
         "LISTEN_ADDR",
+        "NO_RUNNER_TIMEOUT_SECS",
         "OPERATOR_PASSWORD",
         "PRESIGN_TTL_SECS",
         "S3_BUCKET",

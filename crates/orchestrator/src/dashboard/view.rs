@@ -301,32 +301,36 @@ fn runner_rows(
     slots: Vec<tasks::RunnerSeen>,
     now: OffsetDateTime,
 ) -> Vec<RunnerRow> {
-    // (provider, instance type, host) → (slots, busy, last seen)
-    let mut hosts: BTreeMap<(String, String, String), (usize, usize, Option<OffsetDateTime>)> =
-        BTreeMap::new();
+    /// A host's slots folded together.
+    #[derive(Default)]
+    struct Host {
+        slots: usize,
+        busy: usize,
+        last_seen: Option<OffsetDateTime>,
+    }
+    // By provider, instance type and host.
+    let mut hosts: BTreeMap<(String, String, String), Host> = BTreeMap::new();
     for slot in slots {
         let key = (
             slot.provider.to_string(),
             slot.instance_type,
             host_of(&slot.runner_id).to_owned(),
         );
-        let (count, busy, last_seen) = hosts.entry(key).or_default();
-        *count += 1;
-        *busy += usize::from(slot.busy);
-        *last_seen = (*last_seen).max(slot.last_seen);
+        let host = hosts.entry(key).or_default();
+        host.slots += 1;
+        host.busy += usize::from(slot.busy);
+        host.last_seen = host.last_seen.max(slot.last_seen);
     }
     let mut rows: Vec<RunnerRow> = hosts
         .into_iter()
-        .map(
-            |((provider, instance_type, host), (slots, busy, last_seen))| RunnerRow {
-                provider,
-                instance_type,
-                host: Some(host),
-                slots,
-                busy,
-                last_seen: last_seen.map(|at| TimeView::age(at, now)),
-            },
-        )
+        .map(|((provider, instance_type, host), seen)| RunnerRow {
+            provider,
+            instance_type,
+            host: Some(host),
+            slots: seen.slots,
+            busy: seen.busy,
+            last_seen: seen.last_seen.map(|at| TimeView::age(at, now)),
+        })
         .collect();
     for group in types {
         let provider = group.provider.to_string();

@@ -297,6 +297,8 @@ async fn a_type_whose_runner_was_seen_lately_keeps_its_pending_tasks() {
     };
     jobs::check_once(&app.state, &checks, false).await.unwrap();
     assert_eq!(app.get("/run").await.json()["tasks"]["pending"], 2);
+    // The check offered the run to the archive builder.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

@@ -5,5 +5,6 @@
 mod cloud;
 mod harness;
 mod master;
+mod moto;
 mod runs;
 mod scripted_runner;

@@ -47,16 +47,21 @@ const REGION: &str = "eu-west-1";
 /// How long moto's server may take to listen.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where `cargo xtask test` installs moto and the aws CLI.
+/// Where `cargo xtask test` installs moto and the aws CLI: the venv in the project's cache
+/// directory (`$XDG_CACHE_HOME/rcb`, else `~/.cache/rcb`).
 fn venv_bin() -> PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    Path::new(&home).join(".cache/rcb/venv/bin")
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
+    };
+    cache.join("rcb/venv/bin")
 }
 
 /// The command that installs the pinned tools, for a missing-tool message.
 fn install_command() -> String {
+    let venv = venv_bin().parent().unwrap().display().to_string();
     format!(
-        "python3 -m venv ~/.cache/rcb/venv && ~/.cache/rcb/venv/bin/pip install -r {}",
+        "python3 -m venv {venv} && {venv}/bin/pip install -r {} (cargo xtask test does this)",
         project_root()
             .join("tests/system/moto/requirements.txt")
             .display()

@@ -84,7 +84,7 @@ impl Recorders {
         self.dir.path().join(name)
     }
 
-    fn state_root(&self) -> PathBuf {
+    pub(crate) fn state_root(&self) -> PathBuf {
         self.path("state")
     }
 

@@ -226,7 +226,7 @@ fn would_delete(stderr: &str) -> BTreeSet<String> {
 
 /// The lines of `census` that belong to run `run_id`'s resources `of_run`: the resources
 /// themselves, the bucket's objects, the role's inline policy and its place in the instance
-/// profile, the VPCs' default groups and main route tables.
+/// profile, the VPCs' default groups and main route tables, its Route 53 record.
 fn owned_by(
     census: &BTreeSet<String>,
     of_run: &BTreeSet<String>,
@@ -236,6 +236,7 @@ fn owned_by(
         format!("- object rcb-{run_id}-results-ab12/"),
         format!("- role-policy rcb-{run_id}-orchestrator/"),
         format!("- instance-profile-role rcb-{run_id}-orchestrator/"),
+        format!("- record bench-{run_id}.example.com. "),
     ];
     let vpcs = of_run
         .iter()
@@ -254,6 +255,36 @@ fn owned_by(
         .collect()
 }
 
+/// The meta stack's variables and state of run `run_id` as the master leaves them: the
+/// Route 53 zone and name of the run's record `seeded`, and the address it points at.
+fn write_meta_state(
+    recorders: &Recorders,
+    seeded: &BTreeSet<String>,
+    census: &BTreeSet<String>,
+    run_id: &str,
+) {
+    let record = seeded
+        .iter()
+        .find_map(|line| line.strip_prefix("- dns-record "))
+        .expect("seed.py made a record");
+    let (zone, domain) = record.split_once(':').unwrap();
+    let address = census
+        .iter()
+        .find_map(|line| line.strip_prefix(&format!("- record {domain}. A ")))
+        .expect("the census lists the record");
+    let dir = recorders.state_root().join(run_id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vars =
+        json!({ "run_id": run_id, "region": REGION, "route53_zone_id": zone, "domain": domain });
+    std::fs::write(dir.join("meta.tfvars.json"), vars.to_string()).unwrap();
+    let state = json!({
+        "version": 4,
+        "outputs": { "orchestrator_public_ip": { "value": address, "type": "string" } },
+        "resources": [{ "mode": "managed", "type": "aws_route53_record", "name": "orchestrator" }],
+    });
+    std::fs::write(dir.join("meta.tfstate"), state.to_string()).unwrap();
+}
+
 /// The instance profile of run `run_id` nuke cannot check in moto (see the module's notes).
 fn unchecked_profile(run_id: &str) -> String {
     format!("- instance-profile rcb-{run_id}-orchestrator")
@@ -268,6 +299,7 @@ async fn nuke_in_the_aws_emulator_takes_exactly_the_runs_resources_and_a_second_
     assert!(run.len() > 20 && other_run.len() == run.len(), "{run:#?}");
     let before = emulator.census();
     let recorders = emulator.recorders();
+    write_meta_state(&recorders, &run, &before, "42");
 
     // The dry run lists the run's resources, and nothing else; it changes nothing.
     let output = recorders
@@ -308,9 +340,22 @@ async fn nuke_in_the_aws_emulator_takes_exactly_the_runs_resources_and_a_second_
         after.contains(&unchecked),
         "the unchecked profile is kept: {stderr}"
     );
+    // Run 43's record is in the census by its name, like its other resources by their ids.
     assert!(
-        other_run.iter().all(|line| after.contains(line)),
+        other_run
+            .iter()
+            .filter(|line| !line.starts_with("- dns-record "))
+            .all(|line| after.contains(line))
+            && after
+                .iter()
+                .any(|line| line.starts_with("- record bench-43.example.com. A ")),
         "run 43 untouched: {stderr}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|line| line.starts_with("- record bench-42.")),
+        "run 42's record deleted: {stderr}"
     );
     assert!(
         stderr.contains("0 resources remain, 2 could not be checked, 0 problems"),
@@ -493,4 +538,35 @@ fn gunzip(bytes: &[u8]) -> String {
     let output: Output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_masters_preflight_refuses_a_type_the_aws_emulator_does_not_know() {
+    let emulator = AwsEmulator::start();
+    let recorders = emulator.recorders();
+    let config = write_config(
+        recorders.dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": ["c7i.nonesuch"] }),
+    );
+    let (config, results) = (
+        config.display().to_string(),
+        recorders.path("results").display().to_string(),
+    );
+    let mut args = cloud_args(&config, &results);
+    args.push("--yes");
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("AWS does not know every type of")
+            && stderr.contains("InvalidInstanceType"),
+        "{stderr}"
+    );
+    assert!(
+        !recorders
+            .calls()
+            .iter()
+            .any(|call| call.is("terraform", "start", "apply", "meta")),
+        "nothing applied"
+    );
 }

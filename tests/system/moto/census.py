@@ -83,6 +83,16 @@ def main():
             for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
         )
 
+    route53 = boto3.client("route53", region_name=region)
+    for zone in route53.list_hosted_zones()["HostedZones"]:
+        records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+        lines.extend(
+            f"- record {record['Name']} A {value['Value']}"
+            for record in records
+            if record["Type"] == "A"
+            for value in record["ResourceRecords"]
+        )
+
     print("\n".join(sorted(lines)))
 
 

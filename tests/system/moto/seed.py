@@ -1,5 +1,5 @@
 """Creates in the AWS emulator (moto's server, at AWS_ENDPOINT_URL) what the stacks create
-for one run, and prints what nuke.fish should find of it, one "REGION KIND ID" line each
+for one run (and the Route 53 record meta makes with route53_zone_id), and prints what nuke.fish should find of it, one "REGION KIND ID" line each
 ("-" for the global kinds), in the words of its dry run.
 
     seed.py RUN_ID REGION tagged      the run's resources, tagged Project and RunId
@@ -174,6 +174,30 @@ def main():
     if tagged:
         found.append(f"- instance-profile {role}")
         found.append(f"- role {role}")
+
+    # The orchestrator's name, in a zone the runs share (meta's route53_zone_id and domain).
+    if tagged:
+        route53 = boto3.client("route53", region_name=region)
+        zones = route53.list_hosted_zones_by_name(DNSName="example.com")["HostedZones"]
+        zones = [zone for zone in zones if zone["Name"] == "example.com."]
+        if zones:
+            zone = zones[0]["Id"]
+        else:
+            zone = route53.create_hosted_zone(Name="example.com", CallerReference="rcb")[
+                "HostedZone"
+            ]["Id"]
+        zone = zone.removeprefix("/hostedzone/")
+        public_ip = ec2.describe_addresses(AllocationIds=[orchestrator_address])["Addresses"][0][
+            "PublicIp"
+        ]
+        domain = f"bench-{run_id}.example.com"
+        route53.change_resource_record_sets(
+            HostedZoneId=zone,
+            ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+                "Name": domain, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": public_ip}],
+            }}]},
+        )
+        found.append(f"- dns-record {zone}:{domain}")
 
     print("\n".join(found))
 

@@ -28,6 +28,9 @@
 //!   still accept SigV2, such as eu-west-1; the AWS CLI v2 the README asks for signs SigV4.
 //!   moto checks no signature at all (nor credentials): a presigned URL is proven to name
 //!   the object and to carry a signature and a lifetime, not that AWS would accept it.
+//! - awscli v1 takes an unambiguous prefix of an option (`--filter` for `--filters`), as
+//!   Python's argparse does; a misspelt option fails, as it would on AWS.
+//! - Route 53 answers at once (no PENDING change), and any zone name is accepted.
 //! - Everything is in one account, no permission is ever refused, and nothing is billed.
 
 use std::collections::BTreeSet;

@@ -18,7 +18,7 @@ use crate::harness::*;
 
 /// One line of the recorders' log.
 #[derive(Debug, Clone)]
-struct Call {
+pub(crate) struct Call {
     time: f64,
     tool: String,
     event: String,
@@ -43,7 +43,7 @@ impl Call {
             .unwrap_or("")
     }
 
-    fn is(&self, tool: &str, event: &str, subcommand: &str, stack: &str) -> bool {
+    pub(crate) fn is(&self, tool: &str, event: &str, subcommand: &str, stack: &str) -> bool {
         self.tool == tool
             && self.event == event
             && self.subcommand() == subcommand
@@ -52,26 +52,39 @@ impl Call {
 }
 
 /// A scratch directory with the recorders' world, log, state and logs roots.
-struct Recorders {
-    dir: tempfile::TempDir,
+pub(crate) struct Recorders {
+    pub(crate) dir: tempfile::TempDir,
     fail: String,
+    /// Directories before the recorders on PATH: real tools that replace recorders.
+    path_first: Vec<PathBuf>,
+    /// More environment for the scripts.
+    env: Vec<(String, String)>,
 }
 
 impl Recorders {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let recorders = Self {
             dir: tempfile::tempdir().unwrap(),
             fail: String::new(),
+            path_first: Vec::new(),
+            env: Vec::new(),
         };
         recorders.set_world(json!({}));
         recorders
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    /// The recorders with `dir`'s tools before them on PATH and `env` added.
+    pub(crate) fn with_tools(mut self, dir: &Path, env: Vec<(String, String)>) -> Self {
+        self.path_first.push(dir.to_owned());
+        self.env.extend(env);
+        self
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn state_root(&self) -> PathBuf {
+    pub(crate) fn state_root(&self) -> PathBuf {
         self.path("state")
     }
 
@@ -84,7 +97,7 @@ impl Recorders {
     }
 
     /// The meta outputs `terraform output -json` answers with.
-    fn set_meta_outputs(&self, orchestrator_url: &str, api_key: &str) {
+    pub(crate) fn set_meta_outputs(&self, orchestrator_url: &str, api_key: &str) {
         let values = json!({
             "orchestrator_url": orchestrator_url, "api_key": api_key, "operator_password": "operator-secret",
             "bucket": "rcb-test-results-ab12", "region": "eu-west-1", "bastion_address": "203.0.113.9",
@@ -120,7 +133,12 @@ impl Recorders {
     }
 
     /// A Fish script of the project with the recorders first on PATH and no terminal.
-    async fn run(&self, script: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    pub(crate) async fn run(
+        &self,
+        script: &str,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Output {
         self.command(script, args, extra_env)
             .output()
             .await
@@ -143,11 +161,10 @@ impl Recorders {
         extra_env: &[(&str, &str)],
     ) -> tokio::process::Command {
         let recorders = project_root().join("tests/system/recorders");
-        let path = format!(
-            "{}:{}",
-            recorders.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = std::env::join_paths(self.path_first.iter().cloned().chain([recorders]).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
         let mut command = tokio::process::Command::new("fish");
         command
             .arg(project_root().join("fish").join(script))
@@ -164,15 +181,21 @@ impl Recorders {
             .env_remove("API_KEY")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
+            // Only the credentials a test gives count (the moto tests' real aws CLI).
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
         for (name, value) in extra_env {
             command.env(name, value);
         }
         command
     }
 
-    fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         let text = std::fs::read_to_string(self.path("calls.log")).unwrap_or_default();
         text.lines()
             .map(|line| {
@@ -189,7 +212,7 @@ impl Recorders {
 }
 
 /// The common arguments of a cloud run of the master script.
-fn cloud_args<'a>(config: &'a str, results: &'a str) -> Vec<&'a str> {
+pub(crate) fn cloud_args<'a>(config: &'a str, results: &'a str) -> Vec<&'a str> {
     vec![
         "--config",
         config,

@@ -6,5 +6,6 @@ mod cloud;
 mod faults;
 mod harness;
 mod master;
+mod moto;
 mod runs;
 mod scripted_runner;

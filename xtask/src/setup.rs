@@ -1,7 +1,10 @@
-//! Set-up a fresh machine lacks: Debian packages and a reachable Docker engine.
+//! Set-up a fresh machine lacks: Debian packages, the Python tools of the tests and a
+//! reachable Docker engine.
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
+
+use crate::images;
 
 /// A command the project needs on the host, and the Debian package that provides it.
 pub struct HostTool {
@@ -70,7 +73,52 @@ pub const TEST_TOOLS: &[HostTool] = &[
         command: "nix-instantiate",
         package: "nix-bin",
     },
+    // The venv of moto and the aws CLI (`ensure_python_tools`).
+    HostTool {
+        command: "python3",
+        package: "python3-venv",
+    },
 ];
+
+/// The pinned PyPI tools of the moto tests (moto's AWS emulator, the aws CLI), relative to
+/// the workspace root.
+pub const PYTHON_REQUIREMENTS: &str = "tests/system/moto/requirements.txt";
+
+/// Installs the tests' PyPI tools into `~/.cache/rcb/venv`, where the tests look for them:
+/// a venv of their own, so that no system Python package is touched. pip does nothing when
+/// the pinned versions are there.
+pub fn ensure_python_tools(sh: &Shell) -> anyhow::Result<()> {
+    let venv = images::cache_dir()?.join("venv");
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        eprintln!("xtask: creating the venv {}", venv.display());
+        // Debian's python3 has no venv module without python3-venv.
+        if cmd!(sh, "python3 -m venv {venv}").run().is_err() {
+            if !is_root(sh) {
+                bail!(
+                    "python3 -m venv failed; install Debian's venv module with: sudo apt-get install -y python3-venv"
+                );
+            }
+            cmd!(sh, "apt-get install -y -q python3-venv")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .run()?;
+            cmd!(sh, "python3 -m venv {venv}").run()?;
+        }
+    }
+    cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check -r {PYTHON_REQUIREMENTS}"
+    )
+    .run()
+    .with_context(|| {
+        format!(
+            "installing moto and the aws CLI into {} failed (PyPI must be reachable once); by hand: {} -m pip install -r {PYTHON_REQUIREMENTS}",
+            venv.display(),
+            python.display()
+        )
+    })?;
+    Ok(())
+}
 
 /// Installs the Debian packages of missing tools when running as root; otherwise fails
 /// with the exact command to run.

@@ -21,6 +21,7 @@ impl Test {
 
         steps.run("set up the host", || {
             setup::ensure_host_tools(sh, setup::TEST_TOOLS)?;
+            setup::ensure_python_tools(sh)?;
             setup::ensure_docker(sh)
         })?;
         steps.run("cargo fmt --check", || {

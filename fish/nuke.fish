@@ -305,8 +305,10 @@ function list_kind --argument-names region kind
             set json (aws_json "" iam list-instance-profiles)
             or return 1
             for name in (string join \n -- $json | jq -r --arg prefix $name_prefix '.InstanceProfiles[]? | .InstanceProfileName | select(startswith($prefix))')
-                set -l tags (tags_of instance-profile $name iam list-instance-profile-tags --instance-profile-name $name); or continue
-                string join \n -- $tags | jq_ours 'select(ours) | $n' --arg n $name
+                # GetInstanceProfile returns the tags (ListInstanceProfileTags is not in every
+                # emulator); a profile gone meanwhile is not ours.
+                set -l profile (tags_of instance-profile $name iam get-instance-profile --instance-profile-name $name); or continue
+                string join \n -- $profile | jq_ours '.InstanceProfile | select(ours) | $n' --arg n $name
             end
         case role
             set json (aws_json "" iam list-roles)

@@ -1222,7 +1222,8 @@ fn leftovers() -> Value {
         "iam list-roles": { "Roles": [{ "RoleName": "rcb-7-orchestrator" }] },
         "iam list-role-tags rcb-7-orchestrator": { "Tags": tags("7") },
         "iam list-instance-profiles": { "InstanceProfiles": [{ "InstanceProfileName": "rcb-7-orchestrator-profile" }] },
-        "iam list-instance-profile-tags rcb-7-orchestrator-profile": { "Tags": tags("7") },
+        "iam get-instance-profile rcb-7-orchestrator-profile": {
+            "InstanceProfile": { "InstanceProfileName": "rcb-7-orchestrator-profile", "Roles": [], "Tags": tags("7") } },
         "route53 list-resource-record-sets": { "ResourceRecordSets": [
             { "Name": "bench.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{ "Value": "203.0.113.8" }] }] },
         "az group list": [

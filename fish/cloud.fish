@@ -39,11 +39,12 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
   --dns-wait-mins M          with --domain: how long to wait for the name to point at the
                              orchestrator and HTTPS to answer before giving up (default 30)
   --allow-plain-http         no domain: the API key crosses the internet in clear text
-  --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the
-                             current HEAD of ruby-bench, read with git ls-remote)
+  --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the one the
+                             results parsers are tested against, crates/protocol/ruby-bench.commit)
   --runner-tarball ARCH=FILE a docker save of rcb/runner for ARCH (x86_64 or arm64), for
                              the architecture this machine's image is not (repeatable)
-  --prices FILE              CSV provider,instance_type,region,usd_per_hour: cost estimate
+  --prices FILE              CSV provider,instance_type,region,usd_per_hour[,...]: cost estimate
+                             (a recorded results/<run-id>/prices.csv or the site's table too)
   --max-hours H              (above) the estimate assumes every instance lives that long
   --bench-image-repo REPO    where runners pull the benchmark image REPO:<ruby_version> from
                              (default: ruby, Docker Hub's; e.g. public.ecr.aws/docker/library/ruby
@@ -274,10 +275,11 @@ function cloud_preflight
     set -g cloud_commit ""
     set -q _flag_ruby_bench_commit; and set cloud_commit $_flag_ruby_bench_commit
     if test -z "$cloud_commit"
-        set cloud_commit (git ls-remote https://github.com/ruby/ruby-bench.git HEAD 2>/dev/null | string split -f 1 \t)
+        # The commit the parsers are tested against, as for local runs (its one home).
+        set cloud_commit (string trim -- (cat $project_root/crates/protocol/ruby-bench.commit))
         test -n "$cloud_commit"
-        or die "cannot read ruby-bench's HEAD (git ls-remote failed); pass --ruby-bench-commit SHA"
-        log "ruby-bench commit $cloud_commit (its HEAD now); pin another with --ruby-bench-commit"
+        or die "crates/protocol/ruby-bench.commit is empty; pass --ruby-bench-commit SHA"
+        log "ruby-bench commit $cloud_commit (the pinned one); --ruby-bench-commit SHA takes another"
     end
 end
 
@@ -516,11 +518,14 @@ function cloud_confirm
     set -g cloud_price_rows
     if set -q _flag_prices
         test -f "$_flag_prices"; or die "prices file $_flag_prices does not exist"
-        set -l lines (string trim -- (cat $_flag_prices) | string match -rv '^$')
-        test "$(string replace -a ' ' '' -- $lines[1])" = provider,instance_type,region,usd_per_hour
-        or die "prices file $_flag_prices must start with the header provider,instance_type,region,usd_per_hour"
+        # Comment lines (#) are skipped, and columns after the fourth are ignored, so a
+        # recorded prices.csv (prices.fish) and the site's shipped table are read as they are.
+        set -l lines (string trim -- (cat $_flag_prices) | string match -rv '^(#.*)?$')
+        contains -- "$(string replace -a ' ' '' -- $lines[1])" provider,instance_type,region,usd_per_hour $prices_header
+        or die "prices file $_flag_prices must start with the header provider,instance_type,region,usd_per_hour (more columns may follow, as in a recorded prices.csv: $prices_header)"
         for line in $lines[2..-1]
-            set -l row (string replace -a ' ' '' -- $line)
+            set -l fields (string split , -- (string replace -a ' ' '' -- $line))
+            set -l row (string join , -- $fields[1..4])
             string match -qr '^[a-z]+,[^,]+,[^,]*,[0-9]+(\.[0-9]+)?$' -- $row
             or die "prices file $_flag_prices: bad row \"$line\" (provider,instance_type,region,usd_per_hour)"
             set -a cloud_price_rows $row

@@ -19,7 +19,8 @@ function usage
   --config FILE            run config (JSON), see docs/development.md
   --orchestrator-url URL   attach to a running orchestrator (default: \$ORCHESTRATOR_URL);
                            without it, infrastructure is stood up for the config
-  --api-key KEY            the orchestrator's API key (default: \$API_KEY)
+  --api-key KEY            the orchestrator's API key (default: \$API_KEY, which unlike
+                           this flag is not shown to other users by ps)
   --resume                 follow the orchestrator's current run instead of starting one
   --results-dir DIR        where results/<run-id>/ goes (default: results)
   --poll-secs N            seconds between status polls (default: 10); while the
@@ -163,9 +164,22 @@ test -n "$orchestrator_url"; or die "no orchestrator URL: pass --orchestrator-ur
 test -n "$api_key"; or die "no API key: pass --api-key or set API_KEY"
 set orchestrator_url (string trim -r -c / -- $orchestrator_url)
 
+# The API key goes to curl in a header file only this user can read, never on curl's command
+# line, which any user of the machine sees in `ps` (docs/decisions.md, "Security").
+function remove_api_header --on-event fish_exit
+    set -q api_header_file; and rm -f $api_header_file
+end
+
 # Calls the orchestrator; sets $http_status and $http_body. Returns 1 when unreachable.
 function api --argument-names method path data
-    set -l args -sS --max-time 30 -X $method -H "Authorization: Bearer $api_key" -w '\n%{http_code}'
+    if not set -q api_header_file
+        # mktemp makes it 0600.
+        set -g api_header_file (mktemp)
+        or die "cannot make a temporary file for the API key's header"
+    end
+    # Written each time: a cloud run learns its key after the first calls.
+    printf 'Authorization: Bearer %s\n' $api_key >$api_header_file
+    set -l args -sS --max-time 30 -X $method -H @$api_header_file -w '\n%{http_code}'
     if test -n "$data"
         set -a args -H 'Content-Type: application/json' --data-binary $data
     end

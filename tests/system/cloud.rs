@@ -873,6 +873,28 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
     );
     assert!(!applied(&recorders));
     assert!(!recorders.state_root().exists());
+
+    // A prices.csv as prices.fish records it (and the site ships it): comments, and columns
+    // after usd_per_hour, are read past.
+    let recorded = recorders.path("recorded-prices.csv");
+    std::fs::write(
+        &recorded,
+        "# recorded at deploy\nprovider,instance_type,region,usd_per_hour,currency,source,as_of\n\
+         aws,c7g.medium,eu-west-1,0.04,USD,AWS Price List API,2026-11-30\n\
+         aws,c7i.large,us-east-1,0.10,USD,AWS Price List API,2026-11-30\n\
+         azure,Standard_D2als_v6,eastus2,0.08,USD,Azure Retail Prices API,2026-11-30\n",
+    )
+    .unwrap();
+    let recorded = recorded.display().to_string();
+    let prices_at = args.iter().position(|arg| *arg == prices).unwrap();
+    args[prices_at] = &recorded;
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("estimate: at most $0.96 for 2 h"),
+        "{stderr}"
+    );
+    assert!(!applied(&recorders));
 }
 
 #[tokio::test]

@@ -36,6 +36,13 @@ fn selection() -> Value {
 
 /// The local stack with `runners`, short timeouts and fast runner retries.
 async fn stack_with(runners: Vec<RunnerPlan>, orchestrator_env: &[(&str, &str)]) -> LocalStack {
+    LocalStack::up(&options(runners, orchestrator_env))
+        .await
+        .unwrap_or_else(|err| panic!("the local stack did not come up: {err:#}"))
+}
+
+/// The options of [`stack_with`].
+fn options(runners: Vec<RunnerPlan>, orchestrator_env: &[(&str, &str)]) -> StackOptions {
     let mut env: Vec<(String, String)> = [
         ("HEARTBEAT_TIMEOUT_SECS", HEARTBEAT_TIMEOUT_SECS.to_string()),
         ("HEARTBEAT_CHECK_INTERVAL_SECS", "1".to_owned()),
@@ -49,16 +56,13 @@ async fn stack_with(runners: Vec<RunnerPlan>, orchestrator_env: &[(&str, &str)])
             .iter()
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
     );
-    let options = StackOptions {
+    StackOptions {
         runners,
         ruby_bench_dir: project_root().join("fixtures/ruby-bench-mini"),
         bench_image_repo: "rcb/ruby".to_owned(),
         heartbeat_interval_secs: HEARTBEAT_INTERVAL_SECS,
         orchestrator_env: env,
-    };
-    LocalStack::up(&options)
-        .await
-        .unwrap_or_else(|err| panic!("the local stack did not come up: {err:#}"))
+    }
 }
 
 /// A runner of `instance_type` on `cpu`, retrying a failed preparation once after a second.
@@ -120,8 +124,9 @@ impl<'a> Api<'a> {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the run did not complete within {RUN_TIMEOUT:?}: {:?}",
-                self.run_status().await
+                "the run did not complete within {RUN_TIMEOUT:?}: {:?}\n{}",
+                self.run_status().await,
+                runner_logs(self.stack)
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -144,6 +149,25 @@ impl<'a> Api<'a> {
             .unwrap();
         run_archive_files(&bytes)
     }
+}
+
+/// The last lines each runner container of `stack` printed, for a failure's message.
+fn runner_logs(stack: &LocalStack) -> String {
+    containers_of(stack, "rcb/runner:latest")
+        .iter()
+        .map(|id| {
+            let output = std::process::Command::new("docker")
+                .args(["logs", "--tail", "40", id])
+                .output()
+                .expect("docker runs");
+            format!(
+                "runner container {id}:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The files of a run archive (a gzipped tar of task folders).
@@ -326,21 +350,45 @@ async fn s3_away_during_uploads_loses_no_task() {
 #[tokio::test]
 async fn a_host_that_cannot_pull_its_image_gives_its_tasks_to_a_healthy_one() {
     let _one = ONE_AT_A_TIME.lock().await;
-    // The broken host starts first and is the first to claim; the healthy one comes later.
-    let stack = stack_with(
-        vec![
-            runner("fb", "0").with_env("BENCH_IMAGE_REPO", "rcb/no-such-ruby"),
-            runner("fb", "1"),
-        ],
-        &[],
-    )
-    .await;
+    // The broken host is alone at first; the healthy one comes once it gave a task back. Its
+    // registry refuses connections at once (Docker Hub's name sometimes takes the daemon
+    // minutes to fail to resolve here).
+    let broken = runner("fb", "0").with_env("BENCH_IMAGE_REPO", "127.0.0.1:9/no-such-ruby");
+    let options = options(vec![broken], &[]);
+    let mut stack = LocalStack::up(&options)
+        .await
+        .unwrap_or_else(|err| panic!("the local stack did not come up: {err:#}"));
     let api = Api::new(&stack);
     api.start_run(json!({
         "ruby_version": "3.1.2", "runs_per_instance_type": 3, "local": ["fb"],
         "ruby_bench": selection(),
     }))
     .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let db = database(&stack).await;
+        let released: Option<i64> =
+            sqlx::query_scalar("SELECT sum(release_count)::bigint FROM tasks")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        db.close().await;
+        if released.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broken host gave no task back: {:?}\n{}",
+            api.run_status().await,
+            runner_logs(&stack)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stack
+        .add_runner(&options, &runner("fb", "1"))
+        .await
+        .expect("the healthy runner starts");
+    let api = Api::new(&stack);
 
     let status = api.complete_run().await;
     assert_all_completed(&stack, &status, 3).await;
@@ -372,7 +420,7 @@ async fn a_host_that_cannot_pull_its_image_gives_its_tasks_to_a_healthy_one() {
                 id,
             ])
         })
-        .find(|described| described.contains("BENCH_IMAGE_REPO=rcb/no-such-ruby"))
+        .find(|described| described.contains("BENCH_IMAGE_REPO=127.0.0.1:9/no-such-ruby"))
         .expect("the broken runner's container");
     assert!(
         broken.ends_with("exited 4"),

@@ -30,13 +30,28 @@ pub async fn stack() -> LocalStack {
 
 /// The master script, run to its end.
 pub async fn master(args: &[&str]) -> Output {
-    tokio::process::Command::new("fish")
+    run_master(args, None, None).await
+}
+
+/// The master script run to its end, with `API_KEY` set to `api_key` when given, and `bin`
+/// ahead of everything else on PATH (stand-ins for tools) when given.
+async fn run_master(args: &[&str], api_key: Option<&str>, bin: Option<&Path>) -> Output {
+    let mut command = tokio::process::Command::new("fish");
+    command
         .arg(project_root().join("fish/master.fish"))
         .args(args)
         .current_dir(project_root())
         .env_remove("ORCHESTRATOR_URL")
         .env_remove("API_KEY")
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    if let Some(key) = api_key {
+        command.env("API_KEY", key);
+    }
+    if let Some(bin) = bin {
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", bin.display()));
+    }
+    command
         .output()
         .await
         .expect("fish runs; install it with apt-get install -y fish")
@@ -58,22 +73,33 @@ pub fn master_attached_with(
     results: &Path,
     extra: &[&str],
 ) -> tokio::task::JoinHandle<Output> {
+    master_attached_on_path(stack, config, results, extra, None)
+}
+
+/// [`master_attached_with`], with `bin` ahead on PATH.
+pub fn master_attached_on_path(
+    stack: &LocalStack,
+    config: &Path,
+    results: &Path,
+    extra: &[&str],
+    bin: Option<PathBuf>,
+) -> tokio::task::JoinHandle<Output> {
     let mut args: Vec<String> = vec![
         "--config".into(),
         config.display().to_string(),
         "--orchestrator-url".into(),
         stack.orchestrator_url.clone(),
-        "--api-key".into(),
-        stack.api_key.clone(),
         "--results-dir".into(),
         results.display().to_string(),
         "--poll-secs".into(),
         "1".into(),
     ];
     args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    // The key through the environment, as the README says: a flag shows in `ps`.
+    let api_key = stack.api_key.clone();
     tokio::spawn(async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        master(&args).await
+        run_master(&args, Some(&api_key), bin.as_deref()).await
     })
 }
 

@@ -359,3 +359,63 @@ async fn the_master_says_why_the_archive_is_late_and_waits_for_its_retry() {
     let folders = unpacked(&results.join(run.run_id.to_string()));
     assert_eq!(folders.len(), 1, "{folders:?}");
 }
+
+#[tokio::test]
+async fn the_api_key_never_shows_on_curls_command_line() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A curl that writes down its arguments, then is the real one.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let argv_log = dir.path().join("curl-argv.log");
+    let real_curl = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v curl"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        bin.join("curl"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\nexec {} \"$@\"\n",
+            argv_log.display(),
+            real_curl.trim()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", &bin.join("curl").display().to_string()])
+        .status()
+        .unwrap();
+    let results = dir.path().join("results");
+    let config = write_config(
+        dir.path(),
+        json!({ "ruby_version": "3.1.2", "runs_per_instance_type": 1, "local": ["one"] }),
+    );
+    let master = master_attached_on_path(&stack, &config, &results, &[], Some(bin));
+    let runner = ScriptedRunner::new(&stack);
+    runner.wait_for_run().await;
+    let (task, urls) = runner.claim("one").await;
+    runner.complete(&task, &urls).await;
+
+    let output = master.await.unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let argv = std::fs::read_to_string(&argv_log).unwrap();
+    assert!(
+        argv.lines().filter(|line| line.contains("-H @")).count() >= 2,
+        "curl read the key's header from a file: {argv}"
+    );
+    assert!(
+        !argv.contains(&stack.api_key),
+        "the API key is on curl's command line: {argv}"
+    );
+    // The header file is gone with the master.
+    for line in argv.lines() {
+        if let Some(file) = line.split(' ').find_map(|arg| arg.strip_prefix('@')) {
+            assert!(!Path::new(file).exists(), "{file} was left behind");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use xshell::{Shell, cmd};
 
 /// The ruby-bench commit local runs fetch, the one the site's parsers and the runner's
 /// default (`RUBY_BENCH_COMMIT`) are written against.
-pub const RUBY_BENCH_COMMIT: &str = "09b76c8b0f94c8182080cdae01e95151f0e22dd9";
+pub const RUBY_BENCH_COMMIT: &str = protocol::RUBY_BENCH_COMMIT;
 
 /// Where ruby-bench is fetched from.
 const RUBY_BENCH_GIT_URL: &str = "https://github.com/ruby/ruby-bench.git";

@@ -74,6 +74,8 @@ pub struct LocalStack {
     /// The Postgres database of the orchestrator (tests read tasks there).
     pub database_url: String,
     containers: Vec<ContainerAsync<GenericImage>>,
+    /// The instance type of every runner started, in order.
+    runner_types: Vec<String>,
     detached: bool,
 }
 
@@ -91,6 +93,7 @@ impl LocalStack {
             database_url: String::new(),
             stack_id,
             containers: Vec::new(),
+            runner_types: Vec::new(),
             detached: false,
         };
         match stack.start_all(options).await {
@@ -161,60 +164,73 @@ impl LocalStack {
         self.start("orchestrator", orchestrator).await?;
         wait_healthy(&format!("{}/health", self.orchestrator_url)).await?;
 
+        for plan in &options.runners {
+            self.add_runner(options, plan).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts one more runner container, of `plan`, with the stack's runner settings (tests:
+    /// a runner that comes late). The first runner of an instance type is
+    /// `<stack id>-<instance type>`, the n-th `<stack id>-<instance type>-<n>`.
+    pub async fn add_runner(
+        &mut self,
+        options: &StackOptions,
+        plan: &RunnerPlan,
+    ) -> anyhow::Result<()> {
         let ruby_bench_dir = options.ruby_bench_dir.canonicalize().with_context(|| {
             format!(
                 "ruby-bench directory {} not found",
                 options.ruby_bench_dir.display()
             )
         })?;
-        for (index, plan) in options.runners.iter().enumerate() {
-            let cpuset = plan.cpuset.clone();
-            // Two runners of one type (tests) need two ids.
-            let runner_id = if options.runners[..index]
-                .iter()
-                .any(|earlier| earlier.instance_type == plan.instance_type)
-            {
-                format!("{}-{}-{}", self.stack_id, plan.instance_type, index + 1)
-            } else {
-                format!("{}-{}", self.stack_id, plan.instance_type)
-            };
-            let mut runner = self
-                .image(
-                    "runner",
-                    "latest",
-                    WaitFor::message_on_stdout("slot(s) on CPUs"),
-                )?
-                .with_mount(Mount::bind_mount(
-                    "/var/run/docker.sock",
-                    "/var/run/docker.sock",
-                ))
-                .with_mount(
-                    Mount::bind_mount(ruby_bench_dir.to_string_lossy(), "/ruby-bench")
-                        .with_access_mode(AccessMode::ReadOnly),
-                )
-                .with_env_var("ORCHESTRATOR_URL", &self.orchestrator_url)
-                .with_env_var("API_KEY", &self.api_key)
-                .with_env_var("PROVIDER", "local")
-                .with_env_var("INSTANCE_TYPE", &plan.instance_type)
-                .with_env_var("RUNNER_ID", runner_id)
-                .with_env_var("CPUSET", &plan.cpuset)
-                .with_env_var("BENCH_IMAGE_REPO", &options.bench_image_repo)
-                .with_env_var("RUBY_BENCH_DIR", "/ruby-bench")
-                .with_env_var(
-                    "HEARTBEAT_INTERVAL_SECS",
-                    options.heartbeat_interval_secs.to_string(),
-                )
-                .with_host_config_modifier(move |host_config| {
-                    // The runner itself stays on its instance's CPUs too.
-                    host_config.cpuset_cpus = Some(cpuset.clone());
-                });
-            for (name, value) in &plan.env {
-                runner = runner.with_env_var(name, value);
-            }
-            self.start(&format!("runner {}", plan.instance_type), runner)
-                .await?;
+        self.runner_types.push(plan.instance_type.clone());
+        let nth = self
+            .runner_types
+            .iter()
+            .filter(|started| **started == plan.instance_type)
+            .count();
+        let runner_id = if nth == 1 {
+            format!("{}-{}", self.stack_id, plan.instance_type)
+        } else {
+            format!("{}-{}-{nth}", self.stack_id, plan.instance_type)
+        };
+        let cpuset = plan.cpuset.clone();
+        let mut runner = self
+            .image(
+                "runner",
+                "latest",
+                WaitFor::message_on_stdout("slot(s) on CPUs"),
+            )?
+            .with_mount(Mount::bind_mount(
+                "/var/run/docker.sock",
+                "/var/run/docker.sock",
+            ))
+            .with_mount(
+                Mount::bind_mount(ruby_bench_dir.to_string_lossy(), "/ruby-bench")
+                    .with_access_mode(AccessMode::ReadOnly),
+            )
+            .with_env_var("ORCHESTRATOR_URL", &self.orchestrator_url)
+            .with_env_var("API_KEY", &self.api_key)
+            .with_env_var("PROVIDER", "local")
+            .with_env_var("INSTANCE_TYPE", &plan.instance_type)
+            .with_env_var("RUNNER_ID", runner_id)
+            .with_env_var("CPUSET", &plan.cpuset)
+            .with_env_var("BENCH_IMAGE_REPO", &options.bench_image_repo)
+            .with_env_var("RUBY_BENCH_DIR", "/ruby-bench")
+            .with_env_var(
+                "HEARTBEAT_INTERVAL_SECS",
+                options.heartbeat_interval_secs.to_string(),
+            )
+            .with_host_config_modifier(move |host_config| {
+                // The runner itself stays on its instance's CPUs too.
+                host_config.cpuset_cpus = Some(cpuset.clone());
+            });
+        for (name, value) in &plan.env {
+            runner = runner.with_env_var(name, value);
         }
-        Ok(())
+        self.start(&format!("runner {}", plan.instance_type), runner)
+            .await
     }
 
     /// One of the project's images, labelled with the project and this stack, on the

@@ -35,3 +35,21 @@ pub use failure::{ErrorType, FailedBy};
 pub use meta::{ErrorInfo, TaskMeta};
 pub use names::ParseNameError;
 pub use validation::ValidationError;
+
+/// The ruby-bench commit every run uses unless told otherwise: the one the site's parsers,
+/// ruby-bench-mini and the runner are written and tested against. Its one home is
+/// `crates/protocol/ruby-bench.commit`, which `fish/cloud.fish` reads too.
+pub const RUBY_BENCH_COMMIT: &str = include_str!("../ruby-bench.commit").trim_ascii();
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pinned_ruby_bench_commit_is_a_full_sha() {
+        assert_eq!(super::RUBY_BENCH_COMMIT.len(), 40);
+        assert!(
+            super::RUBY_BENCH_COMMIT
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+}

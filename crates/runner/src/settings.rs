@@ -59,8 +59,9 @@ pub struct RunnerSettings {
     )]
     pub ruby_bench_git_url: String,
     /// Pinned ruby-bench commit to check out (full or abbreviated). The default is the
-    /// commit whose output formats the site builder and ruby-bench-mini follow.
-    #[arg(long, env = "RUBY_BENCH_COMMIT", default_value = "09b76c8")]
+    /// commit whose output formats the site builder and ruby-bench-mini follow
+    /// (`protocol::RUBY_BENCH_COMMIT`).
+    #[arg(long, env = "RUBY_BENCH_COMMIT", default_value = protocol::RUBY_BENCH_COMMIT)]
     pub ruby_bench_commit: String,
     /// A local ruby-bench directory to use instead of the git checkout (tests, offline hosts).
     #[arg(long, env = "RUBY_BENCH_DIR")]

@@ -232,7 +232,7 @@ async fn a_host_that_cannot_pull_the_image_gives_its_task_back_and_exits_4() {
         .start_run(json!({ "ruby_version": RUBY_VERSION, "runs_per_instance_type": 2, "local": ["rt-noimage"] }))
         .await;
     let mut settings = runner_settings(&orchestrator, "rt-noimage", "0", &ruby_bench_mini());
-    settings.bench_image_repo = "rcb/no-such-ruby".to_owned();
+    settings.bench_image_repo = "127.0.0.1:9/no-such-ruby".to_owned();
     assert_eq!(
         runner::run(settings, CancellationToken::new())
             .await
@@ -250,7 +250,7 @@ async fn a_host_that_cannot_pull_the_image_gives_its_task_back_and_exits_4() {
     assert_eq!((state.as_str(), *count), ("pending", 1), "{released:?}");
     let message = message.as_deref().unwrap();
     assert!(message.starts_with("image_pull: "), "{message}");
-    assert!(message.contains("rcb/no-such-ruby"), "{message}");
+    assert!(message.contains("127.0.0.1:9/no-such-ruby"), "{message}");
     assert_eq!(
         (released[1].0.as_str(), released[1].1),
         ("pending", 0),

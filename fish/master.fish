@@ -66,7 +66,7 @@ function stop_if_interrupted
     if test $cloud = 1
         log "follow it again (and tear it down at its end) with: fish/master.fish --config $config_file --resume"
     else if test -n "$orchestrator_url"
-        log "follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume"
+        log "follow it again with: API_KEY=<key> fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --resume"
     end
     test -n "$teardown_hint"; and log $teardown_hint
     exit 130
@@ -325,7 +325,7 @@ function handle_deadline
         cloud_down
         exit 1
     end
-    log "the run goes on without this script; follow it again with: fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --api-key <key> --resume --max-hours "(math "$max_hours * 2")
+    log "the run goes on without this script; follow it again with: API_KEY=<key> fish/master.fish --config $config_file --orchestrator-url $orchestrator_url --resume --max-hours "(math "$max_hours * 2")
     test -n "$teardown_hint"; and log $teardown_hint
     exit 1
 end

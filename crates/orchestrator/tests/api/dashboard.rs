@@ -429,6 +429,8 @@ async fn the_dashboard_shows_runs_tasks_and_past_runs() {
     insta::assert_snapshot!("past_run", past);
     let missing = send(&app, Method::GET, "/dashboard/runs/42", &[cookie], "").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // The /fail offered the run to the archive builder.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

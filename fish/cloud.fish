@@ -687,7 +687,7 @@ function cloud_up
     set -l common (jq -n -c --arg run_id $run_id --argjson runs $cloud_runs --arg commit $cloud_commit \
         --argjson urls $runner_urls --argjson ttl $cloud_ttl_minutes --argjson meta $cloud_outputs --arg repo $cloud_bench_repo \
         '{run_id: $run_id, runs_per_instance_type: $runs, ruby_bench_commit: $commit, runner_image_urls: $urls,
-          ttl_minutes: $ttl, orchestrator_url: $meta.orchestrator_url, api_key: $meta.api_key,
+          ttl_minutes: $ttl, orchestrator_url: $meta.orchestrator_url, runner_api_key: $meta.runner_api_key,
           ssh_public_key: $meta.ssh_public_key, bench_image_repo: $repo}')
     if contains aws $cloud_stacks
         cloud_write_vars $cloud_state_dir/aws.tfvars.json (echo $common | jq -c --arg region $cloud_aws_region \

@@ -19,8 +19,9 @@ function usage
   --config FILE            run config (JSON), see docs/development.md
   --orchestrator-url URL   attach to a running orchestrator (default: \$ORCHESTRATOR_URL);
                            without it, infrastructure is stood up for the config
-  --api-key KEY            the orchestrator's API key (default: \$API_KEY, which unlike
-                           this flag is not shown to other users by ps)
+  --api-key KEY            the orchestrator's operator key (default: \$API_KEY, which
+                           unlike this flag is not shown to other users by ps); runners
+                           have their own key, which cannot start or stop runs
   --resume                 follow the orchestrator's current run instead of starting one
   --results-dir DIR        where results/<run-id>/ goes (default: results)
   --poll-secs N            seconds between status polls (default: 10); while the

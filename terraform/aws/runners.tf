@@ -29,7 +29,7 @@ locals {
   runner_env = {
     for key, r in local.runners : key => {
       ORCHESTRATOR_URL        = var.orchestrator_url
-      API_KEY                 = var.api_key
+      RUNNER_API_KEY          = var.runner_api_key
       PROVIDER                = "aws"
       INSTANCE_TYPE           = r.type
       RUNNER_ID               = "${local.name}-${key}" # the instance's Name tag

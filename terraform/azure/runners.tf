@@ -17,7 +17,7 @@ locals {
   runner_env = {
     for key, r in local.runners : key => {
       ORCHESTRATOR_URL        = var.orchestrator_url
-      API_KEY                 = var.api_key
+      RUNNER_API_KEY          = var.runner_api_key
       PROVIDER                = "azure"
       INSTANCE_TYPE           = r.type
       RUNNER_ID               = local.vm_name[key]

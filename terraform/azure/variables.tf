@@ -119,8 +119,8 @@ variable "orchestrator_url" {
   type        = string
 }
 
-variable "api_key" {
-  description = "API_KEY of the runners (meta output api_key)."
+variable "runner_api_key" {
+  description = "RUNNER_API_KEY of the runners (meta output runner_api_key): it claims and reports on tasks, nothing else."
   type        = string
   sensitive   = true
 }

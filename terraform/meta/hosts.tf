@@ -120,6 +120,7 @@ locals {
   orchestrator_env = {
     DATABASE_URL                  = "postgres://postgres:${random_password.postgres.result}@127.0.0.1:5432/rcb"
     API_KEY                       = random_password.api_key.result
+    RUNNER_API_KEY                = random_password.runner_api_key.result
     OPERATOR_PASSWORD             = random_password.operator_password.result
     LISTEN_ADDR                   = "127.0.0.1:8080"
     S3_BUCKET                     = aws_s3_bucket.results.bucket

@@ -1,5 +1,5 @@
 # Outputs read by the master script. Those named like a variable of the provider stacks
-# (orchestrator_url, api_key, ssh_public_key, meta_*, bastion_private_ip) are passed to
+# (orchestrator_url, runner_api_key, ssh_public_key, meta_*, bastion_private_ip) are passed to
 # them under the same name; crates/infra-checks checks that wiring.
 
 output "orchestrator_url" {
@@ -13,8 +13,14 @@ output "orchestrator_public_ip" {
 }
 
 output "api_key" {
-  description = "Bearer token of the orchestrator's API (runners, master script)."
+  description = "The operator key of the orchestrator's API (the master script): starts, stops and reads runs."
   value       = random_password.api_key.result
+  sensitive   = true
+}
+
+output "runner_api_key" {
+  description = "The runners' key of the orchestrator's API: claims and reports on tasks only."
+  value       = random_password.runner_api_key.result
   sensitive   = true
 }
 

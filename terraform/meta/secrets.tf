@@ -7,6 +7,12 @@ resource "random_password" "api_key" {
   special = false
 }
 
+# The runners' key: it claims tasks and reports on them, and opens no operator endpoint.
+resource "random_password" "runner_api_key" {
+  length  = 48
+  special = false
+}
+
 resource "random_password" "operator_password" {
   length  = 32
   special = false

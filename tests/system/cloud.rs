@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// The `runner_api_key` output of the recorded meta stack.
+const RUNNER_KEY_OUTPUT: &str = "runner-secret-of-the-meta-stack";
+
 /// One line of the recorders' log.
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
@@ -96,10 +99,12 @@ impl Recorders {
         serde_json::from_slice(&std::fs::read(self.path("world.json")).unwrap()).unwrap()
     }
 
-    /// The meta outputs `terraform output -json` answers with.
+    /// The meta outputs `terraform output -json` answers with: the operator key `api_key`,
+    /// and the runners' key [`RUNNER_KEY_OUTPUT`].
     pub(crate) fn set_meta_outputs(&self, orchestrator_url: &str, api_key: &str) {
         let values = json!({
-            "orchestrator_url": orchestrator_url, "api_key": api_key, "operator_password": "operator-secret",
+            "orchestrator_url": orchestrator_url, "api_key": api_key, "runner_api_key": RUNNER_KEY_OUTPUT,
+            "operator_password": "operator-secret",
             "bucket": "rcb-test-results-ab12", "region": "eu-west-1", "bastion_address": "203.0.113.9",
             "bastion_private_ip": "10.60.0.5", "ssh_private_key_path": "/tmp/rcb-test-key", "ssh_user": "ubuntu",
             "ssh_public_key": "ssh-rsa AAAA", "meta_region": "eu-west-1", "meta_vpc_id": "vpc-meta",
@@ -110,7 +115,8 @@ impl Recorders {
             .unwrap()
             .iter()
             .map(|(name, value)| {
-                let sensitive = ["api_key", "operator_password"].contains(&name.as_str());
+                let sensitive =
+                    ["api_key", "runner_api_key", "operator_password"].contains(&name.as_str());
                 (
                     name.clone(),
                     json!({ "value": value, "sensitive": sensitive, "type": "string" }),
@@ -332,7 +338,7 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         complete_one(
             &client,
             &stack.orchestrator_url,
-            &stack.api_key,
+            &stack.runner_api_key,
             Provider::Aws,
             "c7i.large",
         )
@@ -340,7 +346,7 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         complete_one(
             &client,
             &stack.orchestrator_url,
-            &stack.api_key,
+            &stack.runner_api_key,
             Provider::Azure,
             "Standard_D2als_v6",
         )
@@ -452,6 +458,12 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
     assert!(azure_vars.get("meta_vpc_id").is_none());
     assert_eq!(azure_vars["self_deallocate"], true);
     assert_eq!(aws_vars["bench_image_repo"], "ruby");
+    // Runner hosts get the runner key, never the operator's.
+    for vars in [&aws_vars, &azure_vars] {
+        assert_eq!(vars["runner_api_key"], RUNNER_KEY_OUTPUT);
+        assert!(vars.get("api_key").is_none(), "{vars}");
+        assert!(!vars.to_string().contains(&stack.api_key), "{vars}");
+    }
 
     // Results, then the run destroyed: providers before meta, then the sweep.
     assert!(
@@ -477,7 +489,9 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
     );
     // Secrets stay out of the output; how to get them is said.
     assert!(
-        !stderr.contains(&stack.api_key) && !stderr.contains("operator-secret"),
+        !stderr.contains(&stack.api_key)
+            && !stderr.contains(RUNNER_KEY_OUTPUT)
+            && !stderr.contains("operator-secret"),
         "{stderr}"
     );
     assert!(stderr.contains("-raw operator_password"), "{stderr}");
@@ -780,7 +794,7 @@ async fn resume_of_a_cloud_run_finds_its_state_follows_it_and_destroys_it() {
     let runner = complete_one(
         &client,
         &stack.orchestrator_url,
-        &stack.api_key,
+        &stack.runner_api_key,
         Provider::Aws,
         "c7i.large",
     );
@@ -1112,7 +1126,7 @@ async fn debug_mode_keeps_only_the_hosts_of_failed_tasks() {
         complete_one(
             &client,
             &stack.orchestrator_url,
-            &stack.api_key,
+            &stack.runner_api_key,
             Provider::Aws,
             "c7i.large",
         )
@@ -1121,7 +1135,7 @@ async fn debug_mode_keeps_only_the_hosts_of_failed_tasks() {
         fail_one(
             &client,
             &stack.orchestrator_url,
-            &stack.api_key,
+            &stack.runner_api_key,
             "c7i.large",
             &failed_runner,
         )

@@ -11,10 +11,13 @@ use protocol::{
 use serde_json::json;
 
 /// A runner played by the test, over the same HTTP API and presigned URLs as the real one.
+/// It claims and reports with the runner key; it reads and stops the run (as the operator
+/// would) with the operator key.
 pub struct ScriptedRunner {
     client: reqwest::Client,
     url: String,
     api_key: String,
+    runner_api_key: String,
 }
 
 impl ScriptedRunner {
@@ -24,6 +27,7 @@ impl ScriptedRunner {
             client: reqwest::Client::new(),
             url: stack.orchestrator_url.clone(),
             api_key: stack.api_key.clone(),
+            runner_api_key: stack.runner_api_key.clone(),
         }
     }
 
@@ -136,10 +140,13 @@ impl ScriptedRunner {
     }
 
     async fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.api_key);
+        let request = self.client.post(format!("{}{path}", self.url)).bearer_auth(
+            if path.starts_with("/tasks/") {
+                &self.runner_api_key
+            } else {
+                &self.api_key
+            },
+        );
         let request = if body.is_null() {
             request
         } else {

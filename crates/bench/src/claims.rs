@@ -13,8 +13,11 @@ use test_support::TestOrchestrator;
 
 use crate::stats::{median, percentile};
 
-/// The API key of the benchmarked app.
+/// The operator key of the benchmarked app (starts the runs).
 const API_KEY: &str = "bench-api-key";
+
+/// The runner key of the benchmarked app (the claimers').
+const RUNNER_KEY: &str = "bench-runner-key";
 
 /// The test orchestrator served on 127.0.0.1 with as many database connections as `serve`
 /// keeps, and the reference claims added.
@@ -22,6 +25,7 @@ async fn bench_app() -> TestOrchestrator {
     TestOrchestrator::builder()
         .pool_size(orchestrator::MAX_DB_CONNECTIONS)
         .api_key(API_KEY)
+        .runner_key(RUNNER_KEY)
         .claim_retry_after_secs(1)
         .presign_ttl(Duration::from_secs(3600))
         .routes(crate::reference::routes)
@@ -176,7 +180,7 @@ async fn claim_all(
                 let sent = Instant::now();
                 let response = client
                     .post(&url)
-                    .bearer_auth(API_KEY)
+                    .bearer_auth(RUNNER_KEY)
                     .json(&body)
                     .send()
                     .await?;

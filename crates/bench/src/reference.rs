@@ -11,14 +11,14 @@ use protocol::{
     ClaimRequest, ClaimResponse, ClaimedTask, PresignedUrls, RubyBenchSelection, layout,
 };
 
-/// `POST /reference/claim` and `POST /reference/claim-in-one`, behind the API key.
+/// `POST /reference/claim` and `POST /reference/claim-in-one`, behind the runner key.
 pub fn routes(state: &AppState) -> axum::Router {
     axum::Router::new()
         .route("/reference/claim", post(reference_claim))
         .route("/reference/claim-in-one", post(reference_claim_in_one))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            orchestrator::auth::require_api_key,
+            orchestrator::auth::require_runner_key,
         ))
         .with_state(state.clone())
 }

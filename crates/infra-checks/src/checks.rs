@@ -46,7 +46,7 @@ pub const WIRED_FROM_META: [(&str, &[&str]); 2] = [
         "aws",
         &[
             "orchestrator_url",
-            "api_key",
+            "runner_api_key",
             "ssh_public_key",
             "meta_region",
             "meta_vpc_id",
@@ -55,7 +55,10 @@ pub const WIRED_FROM_META: [(&str, &[&str]); 2] = [
             "bastion_private_ip",
         ],
     ),
-    ("azure", &["orchestrator_url", "api_key", "ssh_public_key"]),
+    (
+        "azure",
+        &["orchestrator_url", "runner_api_key", "ssh_public_key"],
+    ),
 ];
 
 /// Required variables (no default) the master script fills from the run config, its own

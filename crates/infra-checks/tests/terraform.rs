@@ -407,8 +407,8 @@ fn instances_that_stop_are_caught() {
 fn containers_get_the_settings_decisions_md_names() {
     // docs/decisions.md's runner settings, and RUNNER_CACHE_DIR (the runner's own), which the
     // host script needs to mount at the same path.
+    // The runner key only: never the operator's API_KEY.
     let runner: Vec<&str> = vec![
-        "API_KEY",
         "BENCH_IMAGE_REPO",
         "CLAIM_RETRY_SECS",
         "HEARTBEAT_INTERVAL_SECS",
@@ -417,6 +417,7 @@ fn containers_get_the_settings_decisions_md_names() {
         "PROVIDER",
         "RUBY_BENCH_COMMIT",
         "RUBY_BENCH_GIT_URL",
+        "RUNNER_API_KEY",
         "RUNNER_CACHE_DIR",
         "RUNNER_ID",
         "SLOTS",
@@ -443,6 +444,7 @@ fn containers_get_the_settings_decisions_md_names() {
         "NO_RUNNER_TIMEOUT_SECS",
         "OPERATOR_PASSWORD",
         "PRESIGN_TTL_SECS",
+        "RUNNER_API_KEY",
         "S3_BUCKET",
     ];
     assert_eq!(

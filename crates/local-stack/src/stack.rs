@@ -65,8 +65,10 @@ pub struct LocalStack {
     pub stack_id: String,
     /// Base URL of the orchestrator's API.
     pub orchestrator_url: String,
-    /// The orchestrator's API key.
+    /// The orchestrator's operator key (`API_KEY`): start, stop and read runs.
     pub api_key: String,
+    /// The runners' key (`RUNNER_API_KEY`): claim tasks and report on them.
+    pub runner_api_key: String,
     /// The dashboard's operator password.
     pub operator_password: String,
     /// The s3-local endpoint.
@@ -88,6 +90,7 @@ impl LocalStack {
         let mut stack = Self {
             orchestrator_url: String::new(),
             api_key: random_token(32),
+            runner_api_key: random_token(32),
             operator_password: random_token(20),
             s3_endpoint: String::new(),
             database_url: String::new(),
@@ -151,6 +154,7 @@ impl LocalStack {
             )?
             .with_env_var("DATABASE_URL", &self.database_url)
             .with_env_var("API_KEY", &self.api_key)
+            .with_env_var("RUNNER_API_KEY", &self.runner_api_key)
             .with_env_var("OPERATOR_PASSWORD", &self.operator_password)
             .with_env_var("LISTEN_ADDR", format!("127.0.0.1:{orchestrator_port}"))
             .with_env_var("S3_BUCKET", BUCKET)
@@ -211,7 +215,7 @@ impl LocalStack {
                     .with_access_mode(AccessMode::ReadOnly),
             )
             .with_env_var("ORCHESTRATOR_URL", &self.orchestrator_url)
-            .with_env_var("API_KEY", &self.api_key)
+            .with_env_var("RUNNER_API_KEY", &self.runner_api_key)
             .with_env_var("PROVIDER", "local")
             .with_env_var("INSTANCE_TYPE", &plan.instance_type)
             .with_env_var("RUNNER_ID", runner_id)

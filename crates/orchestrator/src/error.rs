@@ -55,6 +55,11 @@ pub fn unauthorized(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::UNAUTHORIZED, message)
 }
 
+/// 403: the key is known but of the other kind (see `crate::auth`).
+pub fn forbidden(message: impl Into<String>) -> AppError {
+    AppError::new(StatusCode::FORBIDDEN, message)
+}
+
 /// 404: the task, run or route does not exist.
 pub fn not_found(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::NOT_FOUND, message)

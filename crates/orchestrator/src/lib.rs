@@ -74,8 +74,8 @@ pub struct AppState {
 /// The settings handlers read, apart from the database and S3.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// The key of `Authorization: Bearer <API_KEY>`.
-    pub api_key: Secret,
+    /// The operator's and the runners' keys of `Authorization: Bearer <key>`.
+    pub keys: auth::ApiKeys,
     /// The `retry_after_seconds` of a claim answered with `wait`.
     pub claim_retry_after_secs: u64,
 }
@@ -126,7 +126,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         db,
         presigner,
         AppConfig {
-            api_key: settings.api_key.clone(),
+            keys: auth::ApiKeys::new(settings.api_key.clone(), settings.runner_api_key.clone())
+                .map_err(anyhow::Error::msg)?,
             claim_retry_after_secs: settings.claim_retry_after_secs,
         },
     )

@@ -12,7 +12,7 @@ use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
 use crate::AppState;
-use crate::auth::require_api_key;
+use crate::auth::{KeyKind, require_operator_key, require_runner_key};
 use crate::dashboard::{assets, login, pages, stop, stream};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{claim, health, openapi, route_not_found, run, tasks, wrong_method};
@@ -20,16 +20,23 @@ use crate::routes::{claim, health, openapi, route_not_found, run, tasks, wrong_m
 /// The orchestrator's HTTP app: the API behind bearer authentication, `GET /health`,
 /// `GET /openapi.json` and the operator's dashboard (its own session login).
 pub fn create_app(state: AppState) -> Router {
-    let api = api_routes()
+    // A route layer runs before the handler's extractors, so authentication (401, 403) is
+    // checked before the body (400, 413).
+    let operator = operator_routes()
         .router
-        // A route layer runs before the handler's extractors, so authentication (401) is
-        // checked before the body (400, 413).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            require_api_key,
+            require_operator_key,
+        ));
+    let runner = runner_routes()
+        .router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_runner_key,
         ));
     Router::new()
-        .merge(api)
+        .merge(operator)
+        .merge(runner)
         .merge(public_routes().router)
         .merge(dashboard_routes().router)
         .fallback(route_not_found)
@@ -40,18 +47,37 @@ pub fn create_app(state: AppState) -> Router {
 
 /// Every method and path the app serves.
 pub fn endpoints() -> Vec<(Method, &'static str)> {
-    let mut endpoints = api_routes().endpoints;
+    let mut endpoints = operator_routes().endpoints;
+    endpoints.extend(runner_routes().endpoints);
     endpoints.extend(public_routes().endpoints);
     endpoints.extend(dashboard_routes().endpoints);
     endpoints
 }
 
-/// The endpoints that need `Authorization: Bearer <API_KEY>`.
-fn api_routes() -> Routes {
+/// The endpoints that need a key, with the kind each takes.
+pub fn keyed_endpoints() -> Vec<(Method, &'static str, KeyKind)> {
+    let keyed = |routes: Routes, kind| {
+        routes
+            .endpoints
+            .into_iter()
+            .map(move |(method, path)| (method, path, kind))
+    };
+    keyed(operator_routes(), KeyKind::Operator)
+        .chain(keyed(runner_routes(), KeyKind::Runner))
+        .collect()
+}
+
+/// The endpoints that need the operator key, `Authorization: Bearer <API_KEY>`.
+fn operator_routes() -> Routes {
     Routes::default()
         .post("/run/start", run::start_run)
         .get("/run", run::get_run)
         .post("/run/stop", run::stop_run)
+}
+
+/// The endpoints that need the runner key, `Authorization: Bearer <RUNNER_API_KEY>`.
+fn runner_routes() -> Routes {
+    Routes::default()
         .post("/tasks/claim", claim::claim_task)
         .post("/tasks/{id}/heartbeat", tasks::record_heartbeat)
         .post("/tasks/{id}/complete", tasks::complete_task)

@@ -38,9 +38,15 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Secret,
 
-    /// The key runners and the master script send as `Authorization: Bearer <API_KEY>`.
+    /// The operator key: the master script sends it as `Authorization: Bearer <API_KEY>` to
+    /// start, stop and read runs.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Secret,
+
+    /// The runner key: runner hosts send it to claim tasks and report on the tasks they
+    /// hold; it opens nothing else. Must differ from API_KEY.
+    #[arg(long, env = "RUNNER_API_KEY", hide_env_values = true)]
+    pub runner_api_key: Secret,
 
     /// The password of the dashboard's operator login; unset, the dashboard refuses every login.
     #[arg(long, env = "OPERATOR_PASSWORD", hide_env_values = true)]
@@ -156,6 +162,8 @@ mod tests {
             "postgres://user:db-password@db/rcb",
             "--api-key",
             "the-api-key",
+            "--runner-api-key",
+            "the-runner-key",
             "--operator-password",
             "the-operator-password",
             "--s3-bucket",
@@ -163,7 +171,12 @@ mod tests {
         ])
         .unwrap();
         let debug = format!("{settings:?}");
-        for secret in ["db-password", "the-api-key", "the-operator-password"] {
+        for secret in [
+            "db-password",
+            "the-api-key",
+            "the-runner-key",
+            "the-operator-password",
+        ] {
             assert!(!debug.contains(secret), "{debug}");
         }
         assert_eq!(settings.api_key.expose(), "the-api-key");
@@ -177,12 +190,18 @@ mod tests {
         for name in [
             "DATABASE_URL",
             "API_KEY",
+            "RUNNER_API_KEY",
             "OPERATOR_PASSWORD",
             "S3_PUBLIC_ENDPOINT_URL",
         ] {
             assert!(help.contains(name), "{name} missing from --help");
         }
-        let hidden = ["database_url", "api_key", "operator_password"];
+        let hidden = [
+            "database_url",
+            "api_key",
+            "runner_api_key",
+            "operator_password",
+        ];
         for arg in Settings::command().get_arguments() {
             let id = arg.get_id().as_str();
             assert_eq!(arg.is_hide_env_values_set(), hidden.contains(&id), "{id}");
@@ -197,6 +216,8 @@ mod tests {
             "postgres://db/rcb",
             "--api-key",
             "",
+            "--runner-api-key",
+            "r",
             "--s3-bucket",
             "results",
         ])

@@ -40,7 +40,7 @@ impl RunnerContext {
     ) -> Self {
         let api = OrchestratorClient::new(
             &settings.orchestrator_url,
-            &settings.api_key,
+            &settings.runner_api_key,
             settings.claim_retry(),
         );
         let http = reqwest::Client::builder()

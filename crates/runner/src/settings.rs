@@ -25,9 +25,10 @@ pub struct RunnerSettings {
     /// Base URL of the orchestrator, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "ORCHESTRATOR_URL")]
     pub orchestrator_url: String,
-    /// Bearer key for the orchestrator's API.
-    #[arg(long, env = "API_KEY", hide_env_values = true)]
-    pub api_key: String,
+    /// The runner key of the orchestrator's API (its `RUNNER_API_KEY`): it claims tasks and
+    /// reports on them, and opens nothing else.
+    #[arg(long, env = "RUNNER_API_KEY", hide_env_values = true)]
+    pub runner_api_key: String,
     /// Provider this host belongs to: aws, azure or local.
     #[arg(long, env = "PROVIDER")]
     pub provider: Provider,

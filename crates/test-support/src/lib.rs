@@ -17,7 +17,9 @@ mod postgres;
 mod s3;
 
 #[cfg(feature = "orchestrator")]
-pub use self::orchestrator::{DEFAULT_API_KEY, TestOrchestrator, TestOrchestratorBuilder};
+pub use self::orchestrator::{
+    DEFAULT_API_KEY, DEFAULT_RUNNER_KEY, TestOrchestrator, TestOrchestratorBuilder,
+};
 pub use containers::session_label;
 pub use local_stack::{ImageCatalog, catalog, check_docker};
 pub use postgres::{TestDatabase, fresh_database};

@@ -24,8 +24,12 @@ use tokio::task::JoinHandle;
 
 use crate::{TestBucket, TestDatabase, fresh_bucket, fresh_database};
 
-/// The API key of a test orchestrator unless the builder is given another.
+/// The operator key (`API_KEY`) of a test orchestrator unless the builder is given another.
 pub const DEFAULT_API_KEY: &str = "test-api-key-0123456789";
+
+/// The runner key (`RUNNER_API_KEY`) of a test orchestrator unless the builder is given
+/// another.
+pub const DEFAULT_RUNNER_KEY: &str = "test-runner-key-0123456789";
 
 /// How long [`TestOrchestrator::wait_for_jobs`] waits for background jobs to end.
 const JOBS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +42,7 @@ type RoutesFn = Box<dyn FnOnce(&AppState) -> Router + Send>;
 pub struct TestOrchestratorBuilder {
     pool_size: u32,
     api_key: String,
+    runner_key: String,
     claim_retry_after_secs: u64,
     presign_ttl: Duration,
     routes: Option<RoutesFn>,
@@ -73,6 +78,7 @@ impl Default for TestOrchestratorBuilder {
         Self {
             pool_size: 10,
             api_key: DEFAULT_API_KEY.to_owned(),
+            runner_key: DEFAULT_RUNNER_KEY.to_owned(),
             claim_retry_after_secs: 1,
             presign_ttl: Duration::from_secs(600),
             routes: None,
@@ -90,9 +96,15 @@ impl TestOrchestratorBuilder {
         self
     }
 
-    /// The key of `Authorization: Bearer <key>` (default [`DEFAULT_API_KEY`]).
+    /// The operator key of `Authorization: Bearer <key>` (default [`DEFAULT_API_KEY`]).
     pub fn api_key(mut self, key: &str) -> Self {
         self.api_key = key.to_owned();
+        self
+    }
+
+    /// The runner key of `Authorization: Bearer <key>` (default [`DEFAULT_RUNNER_KEY`]).
+    pub fn runner_key(mut self, key: &str) -> Self {
+        self.runner_key = key.to_owned();
         self
     }
 
@@ -181,7 +193,11 @@ impl TestOrchestratorBuilder {
             pool,
             presigner,
             AppConfig {
-                api_key: self.api_key.parse().expect("a non-empty API key"),
+                keys: orchestrator::auth::ApiKeys::new(
+                    self.api_key.parse().expect("a non-empty API key"),
+                    self.runner_key.parse().expect("a non-empty runner key"),
+                )
+                .expect("two different keys"),
                 claim_retry_after_secs: self.claim_retry_after_secs,
             },
         );
@@ -222,7 +238,8 @@ impl TestOrchestratorBuilder {
 }
 
 impl TestOrchestrator {
-    /// A builder with the defaults: 10 connections, [`DEFAULT_API_KEY`], fresh database and
+    /// A builder with the defaults: 10 connections, [`DEFAULT_API_KEY`] and
+    /// [`DEFAULT_RUNNER_KEY`], fresh database and
     /// bucket, no periodic checks.
     pub fn builder() -> TestOrchestratorBuilder {
         TestOrchestratorBuilder::default()

@@ -6,12 +6,13 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 /// Records a periodic check and returns since when the orchestrator has been listening. A new
-/// stretch starts now at the first check of a process (`first`: it was not listening before
-/// it started), and after a gap of more than `max_gap_secs` since the last check (the process
-/// or its database was away in between).
+/// stretch starts now when `new_stretch` says so (the first check of a process, which was not
+/// listening before it started, or the first after a failed check), and after a gap of more
+/// than `max_gap_secs` since the last check (the process or its database was away in
+/// between).
 pub async fn record_check(
     executor: impl PgExecutor<'_>,
-    first: bool,
+    new_stretch: bool,
     max_gap_secs: f64,
 ) -> sqlx::Result<OffsetDateTime> {
     sqlx::query_scalar(
@@ -25,7 +26,7 @@ pub async fn record_check(
              last_check_at = now() \
          RETURNING listening_since",
     )
-    .bind(first)
+    .bind(new_stretch)
     .bind(max_gap_secs)
     .fetch_one(executor)
     .await

@@ -40,33 +40,63 @@ impl Checks {
     }
 }
 
-/// Runs [`check_once`] every interval, the first at once. A check that fails (the database is
-/// away) is logged, and the next one notices the gap.
+/// Runs a [`PeriodicCheck`] every interval, the first at once.
 pub async fn run_periodic_checks(state: AppState, checks: Checks) {
     let mut ticker = tokio::time::interval(checks.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut first = true;
+    let mut check = PeriodicCheck::default();
     loop {
         ticker.tick().await;
-        match check_once(&state, &checks, first).await {
-            Ok(()) => first = false,
-            Err(err) => tracing::error!(
-                error = format!("{err:#}"),
-                "the periodic check failed; the next one tries again"
-            ),
+        // A failure is logged by the check; the next one tries again.
+        let _ = check.run(&state, &checks).await;
+    }
+}
+
+/// The periodic checks of one process, and what one tells the next: whether it starts a new
+/// listening stretch. The first does (the process was not listening before it started), and
+/// so does the first to succeed after one failed: a check fails when the database is away,
+/// and then runners' heartbeats could not be recorded either, however short the outage.
+#[derive(Debug)]
+pub struct PeriodicCheck {
+    starts_stretch: bool,
+}
+
+impl Default for PeriodicCheck {
+    fn default() -> Self {
+        Self {
+            starts_stretch: true,
         }
     }
 }
 
-/// One periodic check: records that the orchestrator is listening (a first check or one
-/// after a gap starts a new stretch), fails silent tasks, fails the pending tasks of types
+impl PeriodicCheck {
+    /// Runs [`check_once`]; a failure is logged and returned.
+    pub async fn run(&mut self, state: &AppState, checks: &Checks) -> anyhow::Result<()> {
+        let result = check_once(state, checks, self.starts_stretch).await;
+        if let Err(err) = &result {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "the periodic check failed; the next one tries again, and silence counts from it"
+            );
+        }
+        self.starts_stretch = result.is_err();
+        result
+    }
+}
+
+/// One periodic check: records that the orchestrator is listening (`new_stretch`, or a gap
+/// since the last check, starts a new stretch), fails silent tasks, fails the pending tasks of types
 /// no runner has been seen for, then takes care of the running run's archive: a build that
 /// stopped without recording its end is taken up again, a finished run's is built (after
 /// the backoff of a failed attempt).
-pub async fn check_once(state: &AppState, checks: &Checks, first: bool) -> anyhow::Result<()> {
+pub async fn check_once(
+    state: &AppState,
+    checks: &Checks,
+    new_stretch: bool,
+) -> anyhow::Result<()> {
     let listening_since =
-        hearing::record_check(&state.db, first, checks.max_gap().as_secs_f64()).await?;
-    if first {
+        hearing::record_check(&state.db, new_stretch, checks.max_gap().as_secs_f64()).await?;
+    if new_stretch {
         tracing::info!(%listening_since, "listening: silence counts from now");
     }
     check_heartbeats(&state.db, checks.heartbeat_timeout).await?;

@@ -1,9 +1,11 @@
-//! Bearer authentication on every API endpoint, none on `/health`.
+//! Bearer authentication on every API endpoint, with the operator's and the runners' keys;
+//! none on `/health`.
 
 use axum::http::{Method, StatusCode, header};
+use orchestrator::auth::KeyKind;
 use serde_json::json;
 
-use crate::harness::{API_KEY, TestApp, local_config};
+use crate::harness::{API_KEY, RUNNER_KEY, TestApp, key_for, local_config};
 
 /// Every API endpoint with a body that would otherwise be accepted.
 fn endpoints() -> Vec<(Method, &'static str, String)> {
@@ -11,6 +13,7 @@ fn endpoints() -> Vec<(Method, &'static str, String)> {
     vec![
         (Method::POST, "/run/start", local_config().to_string()),
         (Method::GET, "/run", String::new()),
+        (Method::POST, "/run/stop", String::new()),
         (Method::POST, "/tasks/claim", claim.to_string()),
         (
             Method::POST,
@@ -27,31 +30,49 @@ fn endpoints() -> Vec<(Method, &'static str, String)> {
             "/tasks/1/fail",
             json!({"runner_id": "r", "error_type": "t", "error_message": "m"}).to_string(),
         ),
+        (
+            Method::POST,
+            "/tasks/1/upload-urls",
+            json!({"runner_id": "r"}).to_string(),
+        ),
+        (
+            Method::POST,
+            "/tasks/1/release",
+            json!({"runner_id": "r", "message": "m"}).to_string(),
+        ),
     ]
+}
+
+/// The key of each kind.
+fn key_of(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Operator => API_KEY,
+        KeyKind::Runner => RUNNER_KEY,
+    }
 }
 
 #[tokio::test]
 async fn every_api_endpoint_refuses_requests_without_the_key() {
     let app = TestApp::new().await;
-    let prefix = &API_KEY[..API_KEY.len() - 1];
-    let superset = format!("Bearer {API_KEY}x");
-    let basic = format!("Basic {API_KEY}");
-    let prefix = format!("Bearer {prefix}");
-    let two_spaces = format!("Bearer  {API_KEY}");
-    let bare = API_KEY.to_owned();
-    let cases: [(&str, Option<&str>); 9] = [
-        ("missing", None),
-        ("empty", Some("")),
-        ("scheme only", Some("Bearer")),
-        ("wrong key", Some("Bearer not-the-key")),
-        ("prefix of the key", Some(&prefix)),
-        ("superset of the key", Some(&superset)),
-        ("other scheme", Some(&basic)),
-        ("extra space", Some(&two_spaces)),
-        ("no scheme", Some(&bare)),
-    ];
     let mut messages = Vec::new();
     for (method, path, body) in endpoints() {
+        let key = key_for(path);
+        let key = key.strip_prefix("Bearer ").unwrap();
+        let prefix = format!("Bearer {}", &key[..key.len() - 1]);
+        let superset = format!("Bearer {key}x");
+        let basic = format!("Basic {key}");
+        let two_spaces = format!("Bearer  {key}");
+        let cases: [(&str, Option<&str>); 9] = [
+            ("missing", None),
+            ("empty", Some("")),
+            ("scheme only", Some("Bearer")),
+            ("wrong key", Some("Bearer not-the-key")),
+            ("prefix of the key", Some(&prefix)),
+            ("superset of the key", Some(&superset)),
+            ("other scheme", Some(&basic)),
+            ("extra space", Some(&two_spaces)),
+            ("no scheme", Some(key)),
+        ];
         for (case, authorization) in cases {
             let response = app
                 .send(method.clone(), path, authorization, body.clone())
@@ -61,13 +82,49 @@ async fn every_api_endpoint_refuses_requests_without_the_key() {
                 response.headers.get(header::WWW_AUTHENTICATE).unwrap(),
                 "Bearer"
             );
-            if path == "/run/start" {
-                messages.push(json!({"case": case, "error": message}));
+            if path == "/run/start" || path == "/tasks/claim" {
+                messages.push(json!({"path": path, "case": case, "error": message}));
             }
         }
     }
     insta::assert_json_snapshot!(messages);
     // Nothing was created by any of them.
+    app.get("/run").await.expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_api_endpoint_takes_only_its_own_kind_of_key() {
+    let app = TestApp::new().await;
+    let keyed = orchestrator::router::keyed_endpoints();
+    let bodies = endpoints();
+    assert_eq!(keyed.len(), bodies.len(), "an endpoint without a case here");
+    let mut messages = Vec::new();
+    for (method, path, kind) in keyed {
+        let body = bodies
+            .iter()
+            .find(|(m, p, _)| *m == method && p.replace('1', "{id}") == path)
+            .map(|(_, _, body)| body.clone())
+            .unwrap_or_else(|| panic!("no case for {method} {path}"));
+        let uri = path.replace("{id}", "1");
+        assert_eq!(key_for(&uri), format!("Bearer {}", key_of(kind)), "{path}");
+        let other = match kind {
+            KeyKind::Operator => KeyKind::Runner,
+            KeyKind::Runner => KeyKind::Operator,
+        };
+        let response = app
+            .send(
+                method.clone(),
+                &uri,
+                Some(&format!("Bearer {}", key_of(other))),
+                body,
+            )
+            .await;
+        let message = response.expect_error(StatusCode::FORBIDDEN);
+        assert!(response.headers.get(header::WWW_AUTHENTICATE).is_none());
+        messages.push(json!({"endpoint": format!("{method} {path}"), "error": message}));
+    }
+    insta::assert_json_snapshot!(messages);
+    // The runner key started nothing.
     app.get("/run").await.expect_error(StatusCode::NOT_FOUND);
 }
 

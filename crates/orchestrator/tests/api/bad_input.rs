@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{API_KEY, TestApp, local_config};
+use crate::harness::{TestApp, key_for, local_config};
 
 const TASK_ACTIONS: [&str; 3] = ["heartbeat", "complete", "fail"];
 
@@ -13,7 +13,7 @@ async fn post_raw(
     path: &str,
     body: impl Into<axum::body::Body>,
 ) -> crate::harness::TestResponse {
-    app.send(Method::POST, path, Some(&format!("Bearer {API_KEY}")), body)
+    app.send(Method::POST, path, Some(&key_for(path)), body)
         .await
 }
 
@@ -162,7 +162,6 @@ async fn unknown_and_non_numeric_task_ids_are_404() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = TestApp::new().await;
-    let auth = format!("Bearer {API_KEY}");
     let cases = [
         (Method::GET, "/nope", StatusCode::NOT_FOUND),
         (Method::POST, "/tasks/1", StatusCode::NOT_FOUND),
@@ -172,7 +171,9 @@ async fn unknown_routes_and_methods_answer_json() {
     ];
     let mut messages = Vec::new();
     for (method, path, status) in cases {
-        let response = app.send(method.clone(), path, Some(&auth), "").await;
+        let response = app
+            .send(method.clone(), path, Some(&key_for(path)), "")
+            .await;
         messages.push(
             json!({"request": format!("{method} {path}"), "error": response.expect_error(status)}),
         );

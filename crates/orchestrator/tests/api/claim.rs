@@ -335,7 +335,7 @@ async fn a_claim_whose_urls_cannot_be_signed_gives_the_task_back() {
         app.pool().clone(),
         unsignable,
         orchestrator::AppConfig {
-            api_key: crate::harness::API_KEY.parse().unwrap(),
+            keys: app.state.config.keys.clone(),
             claim_retry_after_secs: RETRY_AFTER,
         },
     ));

@@ -7,7 +7,7 @@ use protocol::{ClaimResponse, Provider, TaskStatus};
 use serde_json::json;
 use test_support::TestOrchestrator;
 
-use crate::harness::{API_KEY, TestApp};
+use crate::harness::{RUNNER_KEY, TestApp};
 
 const CLAIMERS: usize = 64;
 const TASKS: u64 = 1000;
@@ -37,7 +37,7 @@ async fn concurrent_claimers_get_every_task_exactly_once() {
             loop {
                 let response = client
                     .post(&url)
-                    .bearer_auth(API_KEY)
+                    .bearer_auth(RUNNER_KEY)
                     .json(&json!({"provider": "local", "instance_type": "target", "runner_id": format!("runner-{i}")}))
                     .send()
                     .await

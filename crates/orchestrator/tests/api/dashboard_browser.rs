@@ -13,7 +13,7 @@ use test_support::browser::Browser;
 use test_support::browser::fantoccini::{Client, Locator};
 
 use crate::dashboard::{PASSWORD, dashboard_app};
-use crate::harness::{API_KEY, local_config};
+use crate::harness::{key_for, local_config};
 
 /// How long the page may take to show a change.
 const WAIT: Duration = Duration::from_secs(30);
@@ -47,7 +47,7 @@ async fn wait_for_text(client: &Client, selector: &str, expected: &str) -> Resul
 async fn api(base: &str, path: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{base}{path}"))
-        .bearer_auth(API_KEY)
+        .header(reqwest::header::AUTHORIZATION, key_for(path))
         .body(body.to_string())
         .send()
         .await

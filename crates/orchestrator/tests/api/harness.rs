@@ -11,8 +11,11 @@ use serde_json::{Value, json};
 use test_support::{TestOrchestrator, TestOrchestratorBuilder};
 use tower::ServiceExt;
 
-/// The API key every test app accepts.
+/// The operator key (`API_KEY`) of every test app.
 pub const API_KEY: &str = "test-api-key-0123456789";
+
+/// The runner key (`RUNNER_API_KEY`) of every test app.
+pub const RUNNER_KEY: &str = "test-runner-key-0123456789";
 
 /// The `retry_after_seconds` test apps answer `wait` with.
 pub const RETRY_AFTER: u64 = 7;
@@ -113,6 +116,7 @@ impl TestApp {
     fn settings(builder: TestOrchestratorBuilder) -> TestOrchestratorBuilder {
         builder
             .api_key(API_KEY)
+            .runner_key(RUNNER_KEY)
             .claim_retry_after_secs(RETRY_AFTER)
             .presign_ttl(PRESIGN_TTL)
     }
@@ -143,26 +147,17 @@ impl TestApp {
         }
     }
 
-    /// An authenticated POST of JSON.
+    /// A POST of JSON with the key its path takes: the runner key for `/tasks/…`, else the
+    /// operator key.
     pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
-        self.send(
-            Method::POST,
-            path,
-            Some(&format!("Bearer {API_KEY}")),
-            body.to_string(),
-        )
-        .await
+        self.send(Method::POST, path, Some(&key_for(path)), body.to_string())
+            .await
     }
 
-    /// An authenticated GET.
+    /// A GET with the key its path takes.
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(
-            Method::GET,
-            path,
-            Some(&format!("Bearer {API_KEY}")),
-            Body::empty(),
-        )
-        .await
+        self.send(Method::GET, path, Some(&key_for(path)), Body::empty())
+            .await
     }
 
     /// Starts a run and returns the 201 body.
@@ -214,6 +209,17 @@ impl TestApp {
             other => panic!("expected assigned, got {other:?}"),
         }
     }
+}
+
+/// The `Authorization` header of the key `path` takes: the runner key for the task endpoints,
+/// the operator key for the rest.
+pub fn key_for(path: &str) -> String {
+    let key = if path.starts_with("/tasks/") {
+        RUNNER_KEY
+    } else {
+        API_KEY
+    };
+    format!("Bearer {key}")
 }
 
 /// A small run config: run 1733945123, two local instance types, two runs each.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
+use orchestrator::auth::KeyKind;
 use orchestrator::router::endpoints;
 use orchestrator::routes::openapi::OPENAPI_JSON;
 use protocol::{
@@ -15,7 +16,7 @@ use protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, local_config};
+use crate::harness::{API_KEY, RUNNER_KEY, TestApp, local_config};
 
 fn document() -> Value {
     serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON")
@@ -229,19 +230,48 @@ async fn the_document_is_served_and_its_security_is_what_the_router_does() {
     assert_eq!(response.json(), document());
 
     let doc = document();
+    let keyed = orchestrator::router::keyed_endpoints();
     for (method, path) in documented(&doc) {
         let operation = &doc["paths"][&path][method.to_lowercase()];
-        let public = operation["security"] == json!([]);
         let uri = path.replace("{id}", "1");
         let method: Method = method.parse().unwrap();
         let response = app.send(method.clone(), &uri, None, Body::empty()).await;
+        let kind = keyed
+            .iter()
+            .find(|(m, p, _)| *m == method && *p == path)
+            .map(|(_, _, kind)| *kind);
+        let (scheme, other_key) = match kind {
+            None => {
+                assert_eq!(operation["security"], json!([]), "{method} {path}");
+                assert_ne!(response.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                continue;
+            }
+            Some(KeyKind::Operator) => ("operatorKey", RUNNER_KEY),
+            Some(KeyKind::Runner) => ("runnerKey", API_KEY),
+        };
         assert_eq!(
-            response.status == StatusCode::UNAUTHORIZED,
-            !public,
-            "{method} {path}: {}",
-            response.status
+            operation["security"],
+            json!([{ scheme: [] }]),
+            "{method} {path} takes {kind:?}"
         );
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(operation["responses"]["403"].is_object(), "{method} {path}");
+        let response = app
+            .send(
+                method.clone(),
+                &uri,
+                Some(&format!("Bearer {other_key}")),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{method} {path}");
     }
+    assert!(doc.get("security").is_none(), "no default key for all");
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(
+        schemes.keys().collect::<Vec<_>>(),
+        ["operatorKey", "runnerKey"]
+    );
 }
 
 #[tokio::test]

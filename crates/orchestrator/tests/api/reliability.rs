@@ -67,6 +67,40 @@ async fn silence_counts_only_from_when_the_orchestrator_listens_again() {
 }
 
 #[tokio::test]
+async fn a_check_after_a_failed_one_starts_the_hearing_again() {
+    let app = TestApp::new().await;
+    app.start_run(&local_config()).await;
+    let (held, _) = app.claim_assigned("local", "local-1cpu", "r").await;
+    let mut check = jobs::PeriodicCheck::default();
+    check.run(&app.state, &CHECKS).await.unwrap();
+    let first = hearing::get_listening_since(app.pool()).await.unwrap();
+    // Listening for an hour, on time; the task's last heartbeat was 100 s ago.
+    app.listening_for(3600).await;
+    app.age_heartbeat(held.id, 100).await;
+    check.run(&app.state, &CHECKS).await.unwrap();
+    let kept = hearing::get_listening_since(app.pool()).await.unwrap();
+    assert!(kept < first, "an on-time check keeps the stretch");
+
+    // The database goes away for less than a gap (here: the hearing's table does), and a
+    // check fails; heartbeats could not have been recorded then either.
+    sqlx::query("ALTER TABLE orchestrator_hearing RENAME TO hearing_away")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    check.run(&app.state, &CHECKS).await.unwrap_err();
+    sqlx::query("ALTER TABLE hearing_away RENAME TO orchestrator_hearing")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    // 30 s more of silence: over the timeout since the heartbeat, not since it listens again.
+    app.age_heartbeat(held.id, 130).await;
+    check.run(&app.state, &CHECKS).await.unwrap();
+    let again = hearing::get_listening_since(app.pool()).await.unwrap();
+    assert!(again > kept, "{again:?} {kept:?}");
+    assert_eq!(task(&app, held.id).await.state, TaskStatus::Claimed);
+}
+
+#[tokio::test]
 async fn before_the_first_periodic_check_nothing_is_silent() {
     let app = TestApp::new().await;
     app.start_run(&local_config()).await;

@@ -7,7 +7,7 @@ use orchestrator::Settings;
 use serde_json::json;
 use test_support::fresh_database;
 
-use crate::harness::{API_KEY, local_config};
+use crate::harness::{API_KEY, RUNNER_KEY, local_config};
 
 #[tokio::test]
 async fn serve_applies_migrations_and_answers() {
@@ -22,6 +22,8 @@ async fn serve_applies_migrations_and_answers() {
         &database.url,
         "--api-key",
         API_KEY,
+        "--runner-api-key",
+        RUNNER_KEY,
         "--listen-addr",
         &format!("127.0.0.1:{port}"),
         "--s3-bucket",

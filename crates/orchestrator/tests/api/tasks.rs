@@ -326,7 +326,7 @@ async fn complete_and_fail_conflict_after_the_orchestrator_took_the_task_away() 
 async fn check_order_is_401_400_404_409() {
     let (app, id) = app_with_claimed_task().await;
     let bad_auth = Some("Bearer wrong");
-    let good_auth = format!("Bearer {}", crate::harness::API_KEY);
+    let good_auth = format!("Bearer {}", crate::harness::RUNNER_KEY);
     let send = |path: String, auth: Option<String>, body: Value| {
         let app = &app;
         async move {

@@ -10,8 +10,11 @@ use runner::{RunnerSettings, SlotMode};
 use serde_json::Value;
 use test_support::TestOrchestrator;
 
-/// The API key of test orchestrators.
+/// The operator key of test orchestrators (the tests start and read runs with it).
 pub const API_KEY: &str = "runner-test-api-key";
+
+/// The runner key of test orchestrators (the runners under test claim with it).
+pub const RUNNER_KEY: &str = "runner-test-runner-key";
 
 /// The Ruby image `cargo xtask images` builds: `rcb/ruby:<the Ruby it contains>`.
 pub const BENCH_IMAGE_REPO: &str = "rcb/ruby";
@@ -43,6 +46,7 @@ impl Orchestrator {
         Self(
             TestOrchestrator::builder()
                 .api_key(API_KEY)
+                .runner_key(RUNNER_KEY)
                 .claim_retry_after_secs(1)
                 .presign_ttl(Duration::from_secs(600))
                 .serve()
@@ -146,7 +150,7 @@ pub fn runner_settings(
 ) -> RunnerSettings {
     RunnerSettings {
         orchestrator_url: orchestrator.url(),
-        api_key: API_KEY.to_owned(),
+        runner_api_key: RUNNER_KEY.to_owned(),
         provider: protocol::Provider::Local,
         instance_type: instance_type.to_owned(),
         runner_id: Some(format!("test-{instance_type}")),

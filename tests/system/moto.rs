@@ -4,7 +4,7 @@
 //! an emulator of its own (`moto_server` on a free 127.0.0.1 port, killed on drop), seeded
 //! with boto3 by `moto/seed.py` and read back by `moto/census.py`.
 //!
-//! Where moto differs from AWS (moto 5.2.5, awscli 1.46.3, `moto/requirements.txt`), and
+//! Where moto differs from AWS (moto 5.2.5, awscli 1.46.3, `requirements.txt`), and
 //! what the tests do about it:
 //!
 //! - IAM `ListInstanceProfileTags` is not implemented (moto answers 500), so nuke reads an
@@ -33,11 +33,11 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use test_support::python::{install_command, venv_bin};
 
 use crate::cloud::{Recorders, cloud_args};
 use crate::harness::*;
@@ -47,27 +47,6 @@ const REGION: &str = "eu-west-1";
 
 /// How long moto's server may take to listen.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where `cargo xtask test` installs moto and the aws CLI: the venv in the project's cache
-/// directory (`$XDG_CACHE_HOME/rcb`, else `~/.cache/rcb`).
-fn venv_bin() -> PathBuf {
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
-    };
-    cache.join("rcb/venv/bin")
-}
-
-/// The command that installs the pinned tools, for a missing-tool message.
-fn install_command() -> String {
-    let venv = venv_bin().parent().unwrap().display().to_string();
-    format!(
-        "python3 -m venv {venv} && {venv}/bin/pip install -r {} (cargo xtask test does this)",
-        project_root()
-            .join("tests/system/moto/requirements.txt")
-            .display()
-    )
-}
 
 /// moto's server on a free loopback port, and the real aws CLI pointed at it. Killed on
 /// drop.

@@ -73,16 +73,16 @@ pub const TEST_TOOLS: &[HostTool] = &[
         command: "nix-instantiate",
         package: "nix-bin",
     },
-    // The venv of moto and the aws CLI (`ensure_python_tools`).
+    // The venv of moto, the aws CLI and schemathesis (`ensure_python_tools`).
     HostTool {
         command: "python3",
         package: "python3-venv",
     },
 ];
 
-/// The pinned PyPI tools of the moto tests (moto's AWS emulator, the aws CLI), relative to
-/// the workspace root.
-pub const PYTHON_REQUIREMENTS: &str = "tests/system/moto/requirements.txt";
+/// The pinned PyPI tools of the tests (moto's AWS emulator, the aws CLI, schemathesis),
+/// relative to the workspace root.
+pub const PYTHON_REQUIREMENTS: &str = "tests/system/requirements.txt";
 
 /// Installs the tests' PyPI tools into `~/.cache/rcb/venv`, where the tests look for them:
 /// a venv of their own, so that no system Python package is touched. pip does nothing when

@@ -656,6 +656,18 @@ mod tests {
     }
 
     #[test]
+    fn integral_numbers_are_integers_and_null_is_not_given() {
+        // JSON (and JSON Schema) make no difference between 3 and 3.0.
+        let config = RunConfig::from_json(
+            br#"{"ruby_version": "3.4.7", "runs_per_instance_type": 3.0, "local": ["l"],
+                 "run_id": null, "aws": null, "ruby_bench": null, "debug_mode": null}"#,
+        )
+        .unwrap();
+        assert_eq!(config.runs_per_instance_type, 3);
+        assert_eq!((config.run_id, config.debug_mode), (None, false));
+    }
+
+    #[test]
     fn serde_reports_the_same_message() {
         let err = serde_json::from_str::<RunConfig>(r#"{"ruby_version": "3.4.7"}"#).unwrap_err();
         assert!(
@@ -786,6 +798,10 @@ mod tests {
             (
                 with("runs_per_instance_type", json!(5_000_000_000u64)),
                 "\"runs_per_instance_type\" must be a positive integer, got 5000000000",
+            ),
+            (
+                with("ruby_version", json!("3.4\u{0}")),
+                "run config holds a NUL character (\\u0000) at \"ruby_version\": no string may contain one",
             ),
             // run_id.
             (

@@ -52,12 +52,47 @@ impl ValidationError {
 pub(crate) type Result<T, E = ValidationError> = std::result::Result<T, E>;
 
 /// Parses `bytes` as a JSON object; `what` names the document in messages ("run config").
+/// No string in it, key or value, may hold a NUL character: Postgres text cannot store one.
 pub(crate) fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ValidationError::document(format!("{what} is not valid JSON: {e}")))?;
+    if let Some(path) = nul_at(&value, "") {
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", quoted(&path))
+        };
+        return Err(ValidationError::document(format!(
+            "{what} holds a NUL character (\\u0000){at}: no string may contain one"
+        )));
+    }
     match value {
         Value::Object(map) => Ok(map),
         other => Err(not_an_object(&other, what)),
+    }
+}
+
+/// The path of the first string in `value` (a key or a value) that holds a NUL character.
+fn nul_at(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(path)
+            } else {
+                nul_at(item, &path)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -240,8 +275,16 @@ impl<'a> Fields<'a> {
         max: i64,
         what: &str,
     ) -> Result<i64> {
+        // JSON has one number type: 8.0 is the integer 8 (as JSON Schema says too).
+        let integral = || {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(53))
+                .map(|f| f as i64)
+        };
         value
             .as_i64()
+            .or_else(integral)
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| self.error(key, format!("must be {what}, got {}", describe(value))))
     }

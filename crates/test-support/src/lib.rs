@@ -14,6 +14,7 @@ mod containers;
 #[cfg(feature = "orchestrator")]
 mod orchestrator;
 mod postgres;
+pub mod python;
 mod s3;
 
 #[cfg(feature = "orchestrator")]

@@ -10,6 +10,7 @@ mod claim_plan;
 mod concurrency;
 mod dashboard;
 mod dashboard_browser;
+mod fuzz;
 mod harness;
 mod heartbeat_timeout;
 mod openapi;

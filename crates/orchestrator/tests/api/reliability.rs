@@ -98,6 +98,8 @@ async fn a_check_after_a_failed_one_starts_the_hearing_again() {
     let again = hearing::get_listening_since(app.pool()).await.unwrap();
     assert!(again > kept, "{again:?} {kept:?}");
     assert_eq!(task(&app, held.id).await.state, TaskStatus::Claimed);
+    // Each check looks at the run's archive in a background job.
+    app.wait_for_jobs().await;
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ impl Deploy {
         if !self.no_images {
             images::Images {
                 rebuild_rootfs: false,
+                skip_ruby_builds: true,
             }
             .run(sh)
             .context("building the images failed; the master script was not started")?;

@@ -17,6 +17,10 @@ pub const DEFAULT_CONFIG: &str = "fixtures/run.local.json";
 /// The run config when none is given, on the real ruby-bench: benchmarks that need no gems.
 pub const DEFAULT_CONFIG_RUBY_BENCH: &str = "fixtures/run.local-ruby-bench.json";
 
+/// The default run on Debian bookworm's Ruby (3.1.2): the test suite's e2e-local run, which
+/// needs no Ruby compiled from source.
+pub const BOOKWORM_RUBY_CONFIG: &str = "fixtures/run.local-two-rubies.json";
+
 /// Heartbeat interval of local runners: a local run is short and watched.
 const LOCAL_HEARTBEAT_INTERVAL_SECS: u64 = 5;
 
@@ -119,11 +123,22 @@ pub fn prepare_stack(
             config_path.display()
         );
     }
+    // The Rubies compiled from source only when the config asks for a Ruby the others lack.
     images::Images {
         rebuild_rootfs: false,
+        skip_ruby_builds: true,
     }
     .run(sh)?;
     let description = Description::load(sh)?;
+    let local_ruby = format!("{}/ruby:{}", description.prefix, config.ruby_version);
+    let official = format!("ruby:{}", config.ruby_version);
+    if !images::image_exists(sh, &local_ruby) && !images::image_exists(sh, &official) {
+        images::Images {
+            rebuild_rootfs: false,
+            skip_ruby_builds: false,
+        }
+        .run(sh)?;
+    }
     let bench_image_repo = suite::bench_image_repo(
         sh,
         &format!("{}/ruby", description.prefix),

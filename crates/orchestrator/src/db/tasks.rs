@@ -105,6 +105,15 @@ macro_rules! listening_since {
     };
 }
 
+/// When a runner was last heard of through a task, in SQL: its claim, last heartbeat,
+/// completion or own failure report, the latest of them (an aggregate: `max` over the tasks).
+macro_rules! runner_last_seen {
+    () => {
+        "max(greatest(claimed_at, last_heartbeat_at, completed_at, \
+             CASE WHEN failed_by = 'runner' THEN failed_at END))"
+    };
+}
+
 /// Inserts a run's tasks in the given order; ids grow in that order.
 pub async fn insert_tasks(
     executor: impl PgExecutor<'_>,
@@ -549,9 +558,9 @@ pub async fn update_tasks_no_runner(
 ) -> sqlx::Result<Vec<NoRunnerType>> {
     sqlx::query_as(concat!(
         "WITH seen AS ( \
-             SELECT provider, instance_type, \
-                 max(greatest(claimed_at, last_heartbeat_at, completed_at, \
-                     CASE WHEN failed_by = 'runner' THEN failed_at END)) AS last_seen \
+             SELECT provider, instance_type, ",
+        runner_last_seen!(),
+        " AS last_seen \
              FROM tasks WHERE run_id = $1 GROUP BY provider, instance_type \
          ), quiet AS ( \
              SELECT seen.provider, seen.instance_type FROM seen, runs \
@@ -693,15 +702,14 @@ pub async fn get_runners_seen(
     executor: impl PgExecutor<'_>,
     run_id: RunId,
 ) -> sqlx::Result<Vec<RunnerSeen>> {
-    sqlx::query_as(
-        "SELECT provider, instance_type, runner_id, \
-             max(greatest(claimed_at, last_heartbeat_at, completed_at, \
-                 CASE WHEN failed_by = 'runner' THEN failed_at END)) AS last_seen, \
-             bool_or(state = 'claimed') AS busy \
+    sqlx::query_as(concat!(
+        "SELECT provider, instance_type, runner_id, ",
+        runner_last_seen!(),
+        " AS last_seen, bool_or(state = 'claimed') AS busy \
          FROM tasks WHERE run_id = $1 AND runner_id IS NOT NULL \
          GROUP BY provider, instance_type, runner_id \
          ORDER BY provider, instance_type, runner_id",
-    )
+    ))
     .bind(run_id)
     .fetch_all(executor)
     .await

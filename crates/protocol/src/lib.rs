@@ -32,7 +32,7 @@ pub use api::{
 };
 pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
 pub use failure::{ErrorType, FailedBy};
-pub use meta::{ErrorInfo, TaskMeta};
+pub use meta::{DerivedImage, ErrorInfo, TaskMeta};
 pub use names::ParseNameError;
 pub use validation::ValidationError;
 
@@ -40,6 +40,25 @@ pub use validation::ValidationError;
 /// ruby-bench-mini and the runner are written and tested against. Its one home is
 /// `crates/protocol/ruby-bench.commit`, which `fish/cloud.fish` reads too.
 pub const RUBY_BENCH_COMMIT: &str = include_str!("../ruby-bench.commit").trim_ascii();
+
+/// The Debian packages cloud runners add to the official `ruby:<version>` image, once per
+/// host, before benchmarking (docs/decisions.md, "The benchmark image"). Named from ruby-bench
+/// itself: its CI and README install `libmagickwand-dev`; its headline benchmarks' Gemfiles
+/// build native extensions against SQLite (activerecord, railsbench, sequel, lobsters,
+/// shipit: `sqlite3`), libyaml (psych-load: `psych`), libffi (optcarrot: `ffi`) and libxml2
+/// and libxslt (lobsters: `nokogiri`), with a compiler (lobsters: `bcrypt`), and Bundler
+/// fetches git sources. Packages the image has already cost nothing.
+pub const CLOUD_BENCH_PACKAGES: &[&str] = &[
+    "build-essential",
+    "git",
+    "pkg-config",
+    "libsqlite3-dev",
+    "libyaml-dev",
+    "libffi-dev",
+    "libxml2-dev",
+    "libxslt1-dev",
+    "libmagickwand-dev",
+];
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,17 @@ use time::OffsetDateTime;
 
 use crate::config::{Category, Mode, Provider};
 
+/// A benchmark image the runner derived from the task's image, once per host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedImage {
+    /// Its reference, e.g. `rcb-bench/ruby:3.4.7-0123abcd`.
+    pub reference: String,
+    /// Its id (`sha256:...`).
+    pub id: String,
+    /// The Debian packages it adds.
+    pub packages: Vec<String>,
+}
+
 /// Facts about one task's ruby-bench run and the machine it ran on (`meta.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskMeta {
@@ -66,6 +77,10 @@ pub struct TaskMeta {
     /// The benchmark image's id (`sha256:...`).
     #[serde(default)]
     pub image_id: Option<String>,
+    /// The image the benchmark really ran in when the runner derived one from `image` with
+    /// the packages ruby-bench needs; none when it ran in `image` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_image: Option<DerivedImage>,
     /// The ruby-bench git commit that ran, where known.
     #[serde(default)]
     pub ruby_bench_commit: Option<String>,

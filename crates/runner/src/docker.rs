@@ -11,9 +11,9 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -28,9 +28,18 @@ pub const RUNNER_LABEL: &str = "rcb.runner";
 /// Label every container of the project carries.
 pub const PROJECT_LABEL: (&str, &str) = ("rcb.project", "ruby-cross-cloud-bench");
 
+/// Label of a derived benchmark image: the image it was derived from.
+pub const DERIVED_FROM_LABEL: &str = "rcb.bench-image.base";
+
 /// A failed Docker operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
+    #[error("building the benchmark image {image} from {base} failed: {message}")]
+    Build {
+        image: String,
+        base: String,
+        message: String,
+    },
     #[error("failed to connect to the Docker engine: {0}")]
     Connect(#[source] bollard::errors::Error),
     #[error("image {image} is not available locally and could not be pulled: {source}")]
@@ -83,6 +92,8 @@ pub struct ContainerSpec {
 pub struct DockerClient {
     docker: Docker,
     live: Arc<Mutex<HashSet<String>>>,
+    /// One derived image is built at a time: the slots of a host share it.
+    deriving: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerClient {
@@ -99,6 +110,7 @@ impl DockerClient {
         Ok(Self {
             docker,
             live: Arc::default(),
+            deriving: Arc::default(),
         })
     }
 
@@ -138,6 +150,72 @@ impl DockerClient {
                     source,
                 })?;
         Ok(inspect.id.unwrap_or_default())
+    }
+
+    /// The benchmark image derived from `base` (whose id is `base_id`) with the Debian
+    /// `packages` installed, built once per host: its tag holds a hash of the base's id and
+    /// the packages, so a second task finds it. Returns its reference and id.
+    pub async fn ensure_derived_image(
+        &self,
+        base: &str,
+        base_id: &str,
+        packages: &[String],
+    ) -> Result<(String, String), DockerError> {
+        let _one_at_a_time = self.deriving.lock().await;
+        let reference = derived_reference(base, base_id, packages);
+        if let Ok(inspect) = self.docker.inspect_image(&reference).await {
+            return Ok((reference, inspect.id.unwrap_or_default()));
+        }
+        let failed = |message: String| DockerError::Build {
+            image: reference.clone(),
+            base: base.to_owned(),
+            message,
+        };
+        let context =
+            derived_build_context(base, packages).map_err(|err| failed(err.to_string()))?;
+        let labels = HashMap::from([
+            (PROJECT_LABEL.0, PROJECT_LABEL.1),
+            (DERIVED_FROM_LABEL, base),
+        ]);
+        let options = BuildImageOptionsBuilder::default()
+            .t(&reference)
+            .rm(true)
+            .forcerm(true)
+            .labels(&labels)
+            .build();
+        let mut output = self.docker.build_image(
+            options,
+            None,
+            Some(bollard::body_full(Bytes::from(context))),
+        );
+        let mut last_lines: Vec<String> = Vec::new();
+        while let Some(item) = output.next().await {
+            let info = item.map_err(|err| failed(err.to_string()))?;
+            if let Some(detail) = info.error_detail {
+                let message = detail.message.unwrap_or_else(|| "no message".to_owned());
+                return Err(failed(format!(
+                    "{message}; last output: {}",
+                    last_lines.join(" | ")
+                )));
+            }
+            if let Some(line) = info
+                .stream
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
+                last_lines.push(line.to_owned());
+                if last_lines.len() > 5 {
+                    last_lines.remove(0);
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_image(&reference)
+            .await
+            .map_err(|err| failed(format!("the built image is not there: {err}")))?;
+        Ok((reference, inspect.id.unwrap_or_default()))
     }
 
     /// Creates a container (not started), tracked until removed.
@@ -343,6 +421,54 @@ impl Drop for ContainerGuard {
 }
 
 /// Splits `repo:tag` (a registry host may carry a port: `host:5000/repo:tag`).
+/// `rcb-bench/<repository's last part>:<tag>-<hash>` of a derived image: the hash (FNV-1a,
+/// 64 bits) covers the base image's id and the packages.
+fn derived_reference(base: &str, base_id: &str, packages: &[String]) -> String {
+    let (repository, tag) = split_reference(base);
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in base_id
+        .bytes()
+        .chain(packages.iter().flat_map(|p| p.bytes().chain([0])))
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("rcb-bench/{name}:{tag}-{:012x}", hash >> 16)
+}
+
+/// The build context of a derived image: a Dockerfile that installs `packages` on `base`.
+fn derived_build_context(base: &str, packages: &[String]) -> std::io::Result<Vec<u8>> {
+    // Debian's package names; anything else would be shell in the RUN line.
+    let debian_name = |name: &str| {
+        name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+    };
+    if let Some(bad) = packages.iter().find(|name| !debian_name(name)) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{bad:?} is not a Debian package name (BENCH_PACKAGES)"),
+        ));
+    }
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN apt-get update \\\n \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {} \\\n \
+         && rm -rf /var/lib/apt/lists/*\n",
+        packages.join(" ")
+    );
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+    builder.into_inner()
+}
+
 fn split_reference(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {
         Some((repository, tag)) if !tag.contains('/') => (repository, tag),
@@ -352,7 +478,43 @@ fn split_reference(image: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::{derived_build_context, derived_reference, split_reference};
+
+    #[test]
+    fn derived_images_are_named_by_their_base_and_packages() {
+        let packages = vec!["libyaml-dev".to_owned(), "git".to_owned()];
+        let one = derived_reference("ruby:3.4.7", "sha256:aa", &packages);
+        assert!(one.starts_with("rcb-bench/ruby:3.4.7-"), "{one}");
+        assert_eq!(one, derived_reference("ruby:3.4.7", "sha256:aa", &packages));
+        assert_ne!(one, derived_reference("ruby:3.4.7", "sha256:bb", &packages));
+        assert_ne!(
+            one,
+            derived_reference("ruby:3.4.7", "sha256:aa", &packages[..1])
+        );
+        let mirrored =
+            derived_reference("public.ecr.aws/docker/library/ruby:3.4.7", "x", &packages);
+        assert!(mirrored.starts_with("rcb-bench/ruby:3.4.7-"), "{mirrored}");
+    }
+
+    #[test]
+    fn a_derived_image_installs_debian_packages_only() {
+        let context = derived_build_context("ruby:3.4.7", &["libyaml-dev".to_owned()]).unwrap();
+        let mut archive = tar::Archive::new(context.as_slice());
+        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.path().unwrap().to_str(), Some("Dockerfile"));
+        let mut dockerfile = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut dockerfile).unwrap();
+        assert!(dockerfile.starts_with("FROM ruby:3.4.7\n"), "{dockerfile}");
+        assert!(
+            dockerfile.contains("--no-install-recommends libyaml-dev"),
+            "{dockerfile}"
+        );
+        let err = derived_build_context("ruby:3.4.7", &["a; rm -rf /".to_owned()]).unwrap_err();
+        assert!(
+            err.to_string().contains("not a Debian package name"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn references_split_at_the_tag() {

@@ -52,6 +52,11 @@ pub struct RunnerSettings {
     /// Repository of benchmark images; the tag is the task's Ruby version.
     #[arg(long, env = "BENCH_IMAGE_REPO", default_value = "ruby")]
     pub bench_image_repo: String,
+    /// Debian packages to add to the benchmark image, once per host, as a comma-separated
+    /// list, or `none`. Default: `protocol::CLOUD_BENCH_PACKAGES` on aws and azure, none on
+    /// local (the local images are used as they are, and a local run may be offline).
+    #[arg(long, env = "BENCH_PACKAGES")]
+    pub bench_packages: Option<String>,
     /// Git URL of ruby-bench, fetched once per host when no directory is given.
     #[arg(
         long,
@@ -107,6 +112,25 @@ impl RunnerSettings {
     /// The pause before the second attempt to prepare a task.
     pub fn prepare_retry(&self) -> Duration {
         Duration::from_secs(self.prepare_retry_secs)
+    }
+
+    /// The packages the benchmark image gets ([`Self::bench_packages`]): none means the image
+    /// runs as it is.
+    pub fn bench_packages(&self) -> Vec<String> {
+        match self.bench_packages.as_deref().map(str::trim) {
+            Some("none") => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None if self.provider == Provider::Local => Vec::new(),
+            None => protocol::CLOUD_BENCH_PACKAGES
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
+        }
     }
 
     /// How long the orchestrator may be unreachable before the runner gives up.

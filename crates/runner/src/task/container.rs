@@ -102,8 +102,27 @@ async fn prepare(
             };
             Failure::new(error_type, err.to_string())
         })?;
+    // The image the benchmark runs in: the task's, or one derived from it once per host with
+    // the packages ruby-bench needs.
+    let packages = shared.settings.bench_packages();
+    let image = if packages.is_empty() {
+        provenance.image.clone()
+    } else {
+        let derive = shared
+            .docker
+            .ensure_derived_image(&provenance.image, &image_id, &packages);
+        let (reference, id) = until_stopped(context, lost, derive)
+            .await?
+            .map_err(|err| Failure::new(ErrorType::ImagePull, err.to_string()))?;
+        provenance.derived_image = Some(protocol::DerivedImage {
+            reference: reference.clone(),
+            id,
+            packages,
+        });
+        reference
+    };
     provenance.image_id = Some(image_id);
-    provenance.ruby_description = ruby_description(context, &provenance.image)
+    provenance.ruby_description = ruby_description(context, &image)
         .await
         .map_err(|err| Failure::new(ErrorType::Container, err.to_string()))?;
 
@@ -114,7 +133,7 @@ async fn prepare(
         return Err(Unfinished::Shutdown);
     }
     let spec = ContainerSpec {
-        image: provenance.image.clone(),
+        image,
         cmd: ruby_bench::container_command(&task.ruby_bench),
         working_dir: Some(ruby_bench::CONTAINER_DIR.to_owned()),
         cpuset: context.cpu.to_string(),

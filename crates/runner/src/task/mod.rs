@@ -118,6 +118,8 @@ struct BenchOutput {
 struct Provenance {
     image: String,
     image_id: Option<String>,
+    /// The image derived from `image` with the packages ruby-bench needs, if any.
+    derived_image: Option<protocol::DerivedImage>,
     ruby_description: String,
     source: Option<Arc<RubyBenchSource>>,
     started_at: OffsetDateTime,
@@ -159,6 +161,7 @@ pub async fn run_task(
             context.shared.settings.bench_image_repo, task.ruby_version
         ),
         image_id: None,
+        derived_image: None,
         ruby_description: String::new(),
         source: None,
         started_at: OffsetDateTime::now_utc(),

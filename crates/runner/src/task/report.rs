@@ -212,6 +212,7 @@ fn task_meta(
         cgroup_cpuset: None,
         image: provenance.image.clone(),
         image_id: provenance.image_id.clone(),
+        derived_image: provenance.derived_image.clone(),
         ruby_bench_commit: provenance
             .source
             .as_ref()

@@ -151,6 +151,7 @@ pub fn runner_settings(
     RunnerSettings {
         orchestrator_url: orchestrator.url(),
         runner_api_key: RUNNER_KEY.to_owned(),
+        bench_packages: None,
         provider: protocol::Provider::Local,
         instance_type: instance_type.to_owned(),
         runner_id: Some(format!("test-{instance_type}")),

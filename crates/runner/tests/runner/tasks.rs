@@ -138,6 +138,57 @@ async fn two_instance_types_two_runs_two_slots_all_complete() {
 }
 
 #[tokio::test]
+async fn the_benchmark_runs_in_an_image_derived_once_with_the_packages_ruby_bench_needs() {
+    let orchestrator = Orchestrator::start().await;
+    let started = orchestrator
+        .start_run(json!({
+            "ruby_version": RUBY_VERSION, "runs_per_instance_type": 2,
+            "local": ["rt-derived"], "ruby_bench": selection(),
+        }))
+        .await;
+    let mini = ruby_bench_mini();
+    let mut settings = runner_settings(&orchestrator, "rt-derived", "0", &mini);
+    // A small package from Debian's mirror (the cloud's list is larger; see
+    // protocol::CLOUD_BENCH_PACKAGES): `tree` is in no Ruby image.
+    settings.bench_packages = Some("tree".to_owned());
+    assert_eq!(
+        runner::run(settings, CancellationToken::new())
+            .await
+            .unwrap(),
+        runner::EXIT_DONE
+    );
+
+    let mut derived = Vec::new();
+    for task in &started.tasks {
+        assert_eq!(orchestrator.task_row(task.id).await.0, "completed");
+        let files = orchestrator
+            .archive(&layout::task_result_key(started.run_id, task.id))
+            .await;
+        let meta = meta_of(&files);
+        let image = meta
+            .derived_image
+            .clone()
+            .expect("a derived image in meta.json");
+        assert_eq!(image.packages, ["tree"]);
+        assert!(image.id.starts_with("sha256:"), "{image:?}");
+        assert!(meta.ruby_description.starts_with("ruby "), "{meta:?}");
+        derived.push(image);
+    }
+    // Built once, for both tasks; the base image is recorded as well.
+    assert_eq!(derived[0], derived[1]);
+    let inspect = std::process::Command::new("docker")
+        .args(["run", "--rm", &derived[0].reference, "tree", "--version"])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    orchestrator.wait_for_jobs().await;
+}
+
+#[tokio::test]
 async fn a_benchmark_failing_inside_a_report_completes_the_task() {
     let broken = ruby_bench_mini_copy();
     std::fs::write(

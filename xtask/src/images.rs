@@ -18,6 +18,7 @@ use xshell::{Shell, cmd};
 use crate::setup;
 use ruby_build::RubySourceSpec;
 
+pub mod foreign_rootfs;
 mod ruby_build;
 
 /// Where the image description lives, relative to the workspace root.
@@ -126,7 +127,8 @@ impl Description {
         Ok(description)
     }
 
-    fn repository(&self, name: &str) -> String {
+    /// The image repository of `name`, e.g. `rcb/runner`.
+    pub fn repository(&self, name: &str) -> String {
         format!("{}/{name}", self.prefix)
     }
 }
@@ -149,6 +151,7 @@ fn build_all(sh: &Shell, description: &Description, rebuild_rootfs: bool) -> any
             &rootfs_refs[&image.rootfs],
             &binaries,
             rebuild_rootfs,
+            &Variant::default(),
         )?;
         let status = if built {
             format!("built in {:.1}s", step.elapsed().as_secs_f64())
@@ -241,7 +244,25 @@ pub fn ensure_rootfs(
     Ok(reference)
 }
 
-fn rootfs_key(spec: &RootfsSpec) -> String {
+/// Whether root file system `name` of this machine's architecture is in Docker or cached, so
+/// that no debootstrap is needed.
+pub fn rootfs_cached(sh: &Shell, description: &Description, name: &str) -> anyhow::Result<bool> {
+    let spec = &description.rootfs[name];
+    let key = rootfs_key(spec);
+    let reference = format!(
+        "{}:{}",
+        description.repository(&format!("rootfs-{name}")),
+        &key[..16]
+    );
+    Ok(image_exists(sh, &reference)
+        || cache_dir()?
+            .join("rootfs")
+            .join(format!("{name}-{key}.tar"))
+            .exists())
+}
+
+/// The cache key of a root file system: a hash of everything it is made from.
+pub fn rootfs_key(spec: &RootfsSpec) -> String {
     let mut packages = spec.packages.clone();
     packages.sort();
     sha256_hex(
@@ -328,7 +349,7 @@ fn debootstrap(
 
 /// Removes a debootstrap target, unmounting what a failed run may have left mounted
 /// inside it first, so that nothing outside it is ever deleted.
-fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
+pub fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
     if !target.exists() {
         return Ok(());
     }
@@ -349,20 +370,40 @@ fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How an image differs from its description: the deployed images (`deploy_images`) have a
+/// tag, a platform, labels and environment of their own. The default is the description's
+/// image as the tests use it.
+#[derive(Debug, Default)]
+pub struct Variant {
+    /// The tag instead of the description's.
+    pub tag: Option<String>,
+    /// The platform of the root file system (`linux/arm64`) when it is not the engine's own.
+    pub platform: Option<String>,
+    /// Labels beside the project's, name and input hash.
+    pub labels: Vec<(String, String)>,
+    /// Environment beside the description's.
+    pub env: Vec<(String, String)>,
+}
+
 /// Builds one thin image unless an image with the same input hash exists. Returns its
 /// reference and whether it was built.
-fn build_image(
+pub fn build_image(
     sh: &Shell,
     description: &Description,
     image: &ImageSpec,
     rootfs: &str,
     binaries: &BTreeMap<String, PathBuf>,
     rebuild_rootfs: bool,
+    variant: &Variant,
 ) -> anyhow::Result<(String, bool)> {
     let context = sh.create_temp_dir()?;
     let mut dockerfile = format!("FROM {rootfs}\n");
     let mut hasher = Sha256::new();
     hasher.update(format!("recipe {IMAGE_RECIPE_VERSION}\n"));
+    // Only a variant adds to the hash: the tests' images keep theirs.
+    if let Some(tag) = &variant.tag {
+        hasher.update(format!("tag {tag}\n"));
+    }
     if let Some(source) = &image.ruby_source {
         let (tree, key) = ruby_build::installed_tree(sh, description, source, rebuild_rootfs)?;
         hasher.update(format!("ruby {key}\n"));
@@ -386,7 +427,7 @@ fn build_image(
         write_executable(&context.path().join(&name), &bytes)?;
         writeln!(dockerfile, "COPY {name} {}", file.dest)?;
     }
-    for (key, value) in &image.env {
+    for (key, value) in image.env.iter().chain(variant.env.iter().map(|(k, v)| (k, v))) {
         writeln!(dockerfile, "ENV {key}={}", serde_json::to_string(value)?)?;
     }
     for port in &image.ports {
@@ -405,6 +446,9 @@ fn build_image(
     if let Some(command) = &image.cmd {
         writeln!(dockerfile, "CMD {}", serde_json::to_string(command)?)?;
     }
+    for (name, value) in &variant.labels {
+        writeln!(dockerfile, "LABEL {name}={}", serde_json::to_string(value)?)?;
+    }
     hasher.update(dockerfile.as_bytes());
     let input_hash = hex::encode(hasher.finalize());
     writeln!(
@@ -418,11 +462,24 @@ fn build_image(
         return Ok((existing, false));
     }
     std::fs::write(context.path().join("Dockerfile"), dockerfile)?;
-    let building = format!("{repository}:building");
+    // A tag of its own per variant: a test build and a deploy build may run at once.
+    let building = match &variant.tag {
+        Some(tag) => format!("{repository}:building-{tag}"),
+        None => format!("{repository}:building"),
+    };
     let context_dir = context.path();
+    // Only COPY, ENV and the like: nothing of a foreign platform's root file system runs.
+    let platform: Vec<String> = variant
+        .platform
+        .iter()
+        .flat_map(|platform| ["--platform".to_owned(), platform.clone()])
+        .collect();
     // The legacy builder resolves FROM against local images and never needs buildx.
-    let output = cmd!(sh, "docker build --quiet --tag {building} {context_dir}")
-        .env("DOCKER_BUILDKIT", "0")
+    let output = cmd!(
+        sh,
+        "docker build --quiet {platform...} --tag {building} {context_dir}"
+    )
+    .env("DOCKER_BUILDKIT", "0")
         .quiet()
         .ignore_status()
         .output()?;
@@ -432,9 +489,9 @@ fn build_image(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let tag = match &image.tag {
-        Some(tag) => tag.clone(),
-        None => ruby_version(sh, &building)?,
+    let tag = match (&variant.tag, &image.tag) {
+        (Some(tag), _) | (None, Some(tag)) => tag.clone(),
+        (None, None) => ruby_version(sh, &building)?,
     };
     let reference = format!("{repository}:{tag}");
     cmd!(sh, "docker tag {building} {reference}")
@@ -463,7 +520,7 @@ fn find_image_by_hash(
     .read()?;
     Ok(found
         .lines()
-        .find(|line| !line.ends_with(":building") && !line.ends_with(":<none>"))
+        .find(|line| !line.contains(":building") && !line.ends_with(":<none>"))
         .map(str::to_owned))
 }
 
@@ -514,6 +571,7 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/rcb"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

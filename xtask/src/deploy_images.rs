@@ -12,8 +12,11 @@
 //! - Root file systems: this machine's architecture with debootstrap, as the tests' images;
 //!   another with `debootstrap --foreign` and dpkg-deb (`images::foreign_rootfs`), which
 //!   unpack Debian's packages of that architecture and run none of their code.
-//! - Images: `docker import --platform` and a legacy `docker build --platform` that only
-//!   copies files and sets labels, so nothing of a foreign image runs either. Labels record
+//! - Images: this machine's architecture as the tests' images (`docker import`, a legacy
+//!   build that copies files); another's assembled as a `docker save` archive whose config
+//!   names its architecture, and `docker load`ed (`images::archive_image`: Docker 20.10's
+//!   `import --platform` and legacy builder record the engine's architecture whatever the
+//!   files are). Nothing of a foreign image runs. Labels record
 //!   the git commit, profile and target ([`protocol::RunnerImage`] names them); the runner
 //!   image names itself in `RUNNER_IMAGE`, so each `meta.json` carries its id and labels.
 //! - Checks after the build: each binary is an ELF of its architecture, each image has its
@@ -379,19 +382,19 @@ impl Plan {
                     Path::new("TARGET"),
                 );
                 format!(
-                    "debootstrap {}, then dpkg-deb --fsys-tarfile of the rest, then docker import --platform {} {}",
+                    "debootstrap {}, then dpkg-deb --fsys-tarfile of the rest, cached as {}",
                     args.join(" "),
-                    image.arch.platform(),
                     tarball.display()
                 )
             };
             let reference = image_reference(description, image, spec)?;
-            let build = match &image.tag {
-                Some(_) => format!(
-                    "docker build --platform {} (COPY, ENV, LABEL only)",
-                    image.arch.platform()
+            let build = match (&image.tag, self.host.makes_rootfs_natively(image.arch)) {
+                (None, _) => "the tests' image as it is".to_owned(),
+                (Some(_), true) => "docker import, docker build (COPY, ENV, LABEL)".to_owned(),
+                (Some(_), false) => format!(
+                    "a docker save archive of architecture {} (that root file system and a layer of files), docker load",
+                    image.arch.debian()
                 ),
-                None => "the tests' image as it is".to_owned(),
             };
             lines.push(format!(
                 "image {reference} ({}): root file system {} by {how}; {build}",
@@ -447,9 +450,8 @@ impl Plan {
             if self.host.makes_rootfs_natively(image.arch) {
                 rootfs_needed |= !images::rootfs_cached(sh, description, &spec.rootfs)?;
             } else {
-                let (reference, tarball) =
-                    foreign_rootfs::locate(description, &spec.rootfs, image.arch)?;
-                let cached = tarball.exists() || images::image_exists(sh, &reference);
+                let (_, tarball) = foreign_rootfs::locate(description, &spec.rootfs, image.arch)?;
+                let cached = tarball.exists();
                 foreign_needed |= !cached;
                 rootfs_needed |= !cached;
             }
@@ -528,18 +530,9 @@ impl Plan {
                     .insert(package.clone(), path);
             }
         }
-        let mut rootfs_refs: BTreeMap<(String, Arch), String> = BTreeMap::new();
         for image in &self.images {
             let spec = image_spec(description, &image.name)?;
-            let key = (spec.rootfs.clone(), image.arch);
-            if !rootfs_refs.contains_key(&key) {
-                let reference = if self.host.makes_rootfs_natively(image.arch) {
-                    images::ensure_rootfs(sh, description, &spec.rootfs, false)?
-                } else {
-                    foreign_rootfs::ensure(sh, description, &spec.rootfs, image.arch)?
-                };
-                rootfs_refs.insert(key.clone(), reference);
-            }
+            let native = self.host.makes_rootfs_natively(image.arch);
             let variant = match &image.tag {
                 None => Variant::default(),
                 Some(tag) => {
@@ -555,7 +548,6 @@ impl Plan {
                     }
                     Variant {
                         tag: Some(tag.clone()),
-                        platform: (image.arch != self.host.arch).then(|| image.arch.platform()),
                         labels: vec![
                             (RunnerImage::GIT_COMMIT_LABEL.to_owned(), commit.clone()),
                             (
@@ -569,15 +561,22 @@ impl Plan {
                 }
             };
             let no_binaries = BTreeMap::new();
-            let (reference, built) = images::build_image(
-                sh,
-                description,
-                spec,
-                &rootfs_refs[&key],
-                binaries.get(&image.arch).unwrap_or(&no_binaries),
-                false,
-                &variant,
-            )?;
+            let binaries = binaries.get(&image.arch).unwrap_or(&no_binaries);
+            let (reference, built) = if native {
+                let rootfs = images::ensure_rootfs(sh, description, &spec.rootfs, false)?;
+                images::build_image(sh, description, spec, &rootfs, binaries, false, &variant)?
+            } else {
+                let rootfs = foreign_rootfs::ensure(sh, description, &spec.rootfs, image.arch)?;
+                images::build_foreign_image(
+                    sh,
+                    description,
+                    spec,
+                    &rootfs,
+                    binaries,
+                    &variant,
+                    image.arch.debian(),
+                )?
+            };
             let checked = check_image(sh, &reference, image.arch, spec.binary.as_deref())?;
             let status = if built { "built" } else { "up to date" };
             eprintln!("xtask deploy-images: {reference:<32} {status}; {checked}");

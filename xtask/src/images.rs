@@ -18,6 +18,7 @@ use xshell::{Shell, cmd};
 use crate::setup;
 use ruby_build::RubySourceSpec;
 
+mod archive_image;
 pub mod foreign_rootfs;
 mod ruby_build;
 
@@ -371,14 +372,12 @@ pub fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
 }
 
 /// How an image differs from its description: the deployed images (`deploy_images`) have a
-/// tag, a platform, labels and environment of their own. The default is the description's
+/// tag, labels and environment of their own. The default is the description's
 /// image as the tests use it.
 #[derive(Debug, Default)]
 pub struct Variant {
     /// The tag instead of the description's.
     pub tag: Option<String>,
-    /// The platform of the root file system (`linux/arm64`) when it is not the engine's own.
-    pub platform: Option<String>,
     /// Labels beside the project's, name and input hash.
     pub labels: Vec<(String, String)>,
     /// Environment beside the description's.
@@ -468,18 +467,9 @@ pub fn build_image(
         None => format!("{repository}:building"),
     };
     let context_dir = context.path();
-    // Only COPY, ENV and the like: nothing of a foreign platform's root file system runs.
-    let platform: Vec<String> = variant
-        .platform
-        .iter()
-        .flat_map(|platform| ["--platform".to_owned(), platform.clone()])
-        .collect();
     // The legacy builder resolves FROM against local images and never needs buildx.
-    let output = cmd!(
-        sh,
-        "docker build --quiet {platform...} --tag {building} {context_dir}"
-    )
-    .env("DOCKER_BUILDKIT", "0")
+    let output = cmd!(sh, "docker build --quiet --tag {building} {context_dir}")
+        .env("DOCKER_BUILDKIT", "0")
         .quiet()
         .ignore_status()
         .output()?;
@@ -501,6 +491,77 @@ pub fn build_image(
         .quiet()
         .ignore_stdout()
         .run()?;
+    Ok((reference, true))
+}
+
+/// Bumped when the way images of another architecture are assembled changes.
+const ARCHIVE_RECIPE_VERSION: u32 = 1;
+
+/// The default PATH of Debian's root file systems, for images assembled without a builder
+/// (which would inherit it from nothing).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Builds one image of `image` for another architecture than the engine's, on the root file
+/// system tarball `rootfs`, as a `docker save` archive (`archive_image`), unless an image
+/// with the same input hash exists. Returns its reference and whether it was built.
+pub fn build_foreign_image(
+    sh: &Shell,
+    description: &Description,
+    image: &ImageSpec,
+    rootfs: &Path,
+    binaries: &BTreeMap<String, PathBuf>,
+    variant: &Variant,
+    architecture: &str,
+) -> anyhow::Result<(String, bool)> {
+    if image.ruby_source.is_some() {
+        bail!("image {} compiles Ruby: it is built for this machine only", image.name);
+    }
+    let tag = variant
+        .tag
+        .as_deref()
+        .or(image.tag.as_deref())
+        .with_context(|| format!("image {} needs a fixed tag for another architecture", image.name))?;
+    let repository = description.repository(&image.name);
+    let reference = format!("{repository}:{tag}");
+    let mut files = Vec::new();
+    if let Some(binary) = &image.binary {
+        let path = &binaries[binary];
+        let bytes =
+            std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+        files.push((format!("/usr/local/bin/{binary}"), bytes));
+    }
+    for file in &image.files {
+        files.push((file.dest.clone(), sh.read_binary_file(&file.src)?));
+    }
+    let extra_env = image.env.iter().chain(variant.env.iter().map(|(k, v)| (k, v)));
+    let mut env: Vec<String> = extra_env.map(|(key, value)| format!("{key}={value}")).collect();
+    if !env.iter().any(|entry| entry.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    let mut labels: BTreeMap<String, String> = variant.labels.iter().cloned().collect();
+    labels.insert(description.label.clone(), description.project.clone());
+    labels.insert(IMAGE_NAME_LABEL.to_owned(), image.name.clone());
+    let archive = archive_image::ArchiveImage {
+        reference: &reference,
+        architecture,
+        rootfs,
+        files,
+        env,
+        entrypoint: image.entrypoint.clone(),
+        cmd: image.cmd.clone(),
+        labels,
+        ports: image.ports.clone(),
+        stop_signal: image.stop_signal.clone(),
+    };
+    let mut config = archive.config()?;
+    let input_hash = sha256_hex(
+        format!("archive {ARCHIVE_RECIPE_VERSION}\ntag {tag}\n{config}").as_bytes(),
+    );
+    config["config"]["Labels"][INPUT_HASH_LABEL] = serde_json::Value::String(input_hash.clone());
+    if let Some(existing) = find_image_by_hash(sh, &repository, &input_hash)? {
+        return Ok((existing, false));
+    }
+    archive.load(sh, &config)?;
     Ok((reference, true))
 }
 

@@ -13,15 +13,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use super::{Description, RootfsSpec, cache_dir, image_exists, remove_build_dir, rootfs_key};
+use super::{Description, RootfsSpec, cache_dir, remove_build_dir, rootfs_key};
 use crate::deploy_images::Arch;
 use crate::setup;
 
 /// Bumped when the way a foreign root file system is made changes, so caches are rebuilt.
 const FOREIGN_RECIPE_VERSION: u32 = 1;
 
-/// The image reference of root file system `name` for `arch`, and where its tarball is
-/// cached. Returns (reference, tarball path).
+/// The cache key of root file system `name` for `arch`, and its cached tarball.
 pub fn locate(
     description: &Description,
     name: &str,
@@ -36,29 +35,21 @@ pub fn locate(
         )
         .as_bytes(),
     );
-    let reference = format!(
-        "{}:{}",
-        description.repository(&format!("rootfs-{name}-{}", arch.debian())),
-        &key[..16]
-    );
     let tarball = cache_dir()?
         .join("rootfs")
         .join(format!("{name}-{}-{key}.tar", arch.debian()));
-    Ok((reference, tarball))
+    Ok((key, tarball))
 }
 
-/// Makes sure root file system `name` of `arch` exists as an image of that platform: from
-/// Docker, else from the cached tarball, else made. Returns its image reference.
+/// Makes sure the tarball of root file system `name` for `arch` is cached, making it when it
+/// is not. Returns its path: the first layer of the images on it (`archive_image`).
 pub fn ensure(
     sh: &Shell,
     description: &Description,
     name: &str,
     arch: Arch,
-) -> anyhow::Result<String> {
-    let (reference, tarball) = locate(description, name, arch)?;
-    if image_exists(sh, &reference) {
-        return Ok(reference);
-    }
+) -> anyhow::Result<std::path::PathBuf> {
+    let (_, tarball) = locate(description, name, arch)?;
     if !tarball.exists() {
         let started = Instant::now();
         make(sh, &description.rootfs[name], name, arch, &tarball)?;
@@ -68,17 +59,7 @@ pub fn ensure(
             started.elapsed().as_secs_f64()
         );
     }
-    let label = format!("LABEL {}={}", description.label, description.project);
-    let platform = arch.platform();
-    cmd!(
-        sh,
-        "docker import --platform {platform} --change {label} {tarball} {reference}"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .with_context(|| format!("failed to import {}", tarball.display()))?;
-    Ok(reference)
+    Ok(tarball)
 }
 
 /// The debootstrap command of the first stage, as `make` runs it.

@@ -45,17 +45,6 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
                              deploy instead of building one here (repeatable)
   --no-image-build           deploy the images built before (cargo xtask deploy-images) as
                              they are, without building them again
-
-images (cargo xtask deploy-images, run by this script after the confirmation): release
-binaries (cargo profile deploy, stripped) in a runner image for every architecture the
-types need, as the clouds' APIs report it, and the orchestrator's and Postgres's for this
-machine's. This machine's own architecture compiles with cargo; another cross-compiles with
-cargo zigbuild against the images' glibc (Debian bookworm's 2.36), and its root file system
-is unpacked from Debian's packages of that architecture (debootstrap --foreign, dpkg-deb):
-no foreign binary runs. The preflight names what is missing (rustup target add ..., zig and
-cargo-zigbuild from xtask/deploy-tools.txt, debootstrap) before anything is created. Each
-image is labelled with its git commit, profile and target, and each meta.json names the
-runner image it ran from.
   --prices FILE              CSV provider,instance_type,region,usd_per_hour[,...]: cost estimate
                              (a recorded results/<run-id>/prices.csv or the site's table too)
   --max-hours H              (above) the estimate assumes every instance lives that long
@@ -69,7 +58,18 @@ runner image it ran from.
   --keep                     leave the infrastructure up: after the results are downloaded,
                              and after a failure (by default a failed run is destroyed)
   --resume                   (above) with a cloud config and no --orchestrator-url: follows the
-                             newest run under terraform/state/ and tears it down at its end"
+                             newest run under terraform/state/ and tears it down at its end
+
+images (cargo xtask deploy-images, run by this script after the confirmation): release
+binaries (cargo profile deploy, stripped) in a runner image for every architecture the
+types need, as the clouds' APIs report it, and the orchestrator's and Postgres's for this
+machine's. This machine's own architecture compiles with cargo; another cross-compiles with
+cargo zigbuild against the images' glibc (Debian bookworm's 2.36), and its root file system
+is unpacked from Debian's packages of that architecture (debootstrap --foreign, dpkg-deb):
+no foreign binary runs. The preflight names what is missing (rustup target add ..., zig and
+cargo-zigbuild from xtask/deploy-tools.txt, debootstrap) before anything is created. Each
+image is labelled with its git commit, profile and target, and each meta.json names the
+runner image it ran from."
 end
 
 # terraform in one stack: cloud_tf STACK ARGS...

@@ -392,7 +392,11 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         c.tool == "cargo" && c.argv == "xtask deploy-images --arch x86_64"
     });
     assert!(check < build && build < meta_applies[0], "{calls:#?}");
-    for image in ["rcb/orchestrator:deploy-x86_64", "rcb/postgres:15", "rcb/runner:deploy-x86_64"] {
+    for image in [
+        "rcb/orchestrator:deploy-x86_64",
+        "rcb/postgres:15",
+        "rcb/runner:deploy-x86_64",
+    ] {
         assert!(
             calls
                 .iter()
@@ -877,7 +881,10 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
         .await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("confirm on a terminal, or pass --yes"), "{stderr}");
+    assert!(
+        stderr.contains("confirm on a terminal, or pass --yes"),
+        "{stderr}"
+    );
     assert!(stderr.contains(", arm64, eu-west-1)"), "{stderr}");
     let cargo: Vec<String> = recorders
         .calls()

@@ -51,7 +51,14 @@ fn xtask(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
 fn the_plan_cross_compiles_and_unpacks_the_other_architecture_and_runs_nothing_of_it() {
     let (native, foreign) = arches();
     let output = xtask(
-        &["deploy-images", "--dry-run", "--arch", "arm64", "--arch", "x86_64"],
+        &[
+            "deploy-images",
+            "--dry-run",
+            "--arch",
+            "arm64",
+            "--arch",
+            "x86_64",
+        ],
         &[],
     );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -78,7 +85,10 @@ fn the_plan_cross_compiles_and_unpacks_the_other_architecture_and_runs_nothing_o
     for part in [
         format!("({})", platform(foreign)),
         "debootstrap --foreign".to_owned(),
-        format!("--arch={}", if foreign == "arm64" { "arm64" } else { "amd64" }),
+        format!(
+            "--arch={}",
+            if foreign == "arm64" { "arm64" } else { "amd64" }
+        ),
         "--include=ca-certificates,git".to_owned(),
         "dpkg-deb --fsys-tarfile".to_owned(),
         format!(
@@ -86,7 +96,10 @@ fn the_plan_cross_compiles_and_unpacks_the_other_architecture_and_runs_nothing_o
             if foreign == "arm64" { "arm64" } else { "amd64" }
         ),
     ] {
-        assert!(foreign_runner.contains(&part), "{part:?} in {foreign_runner}");
+        assert!(
+            foreign_runner.contains(&part),
+            "{part:?} in {foreign_runner}"
+        );
     }
 
     // This machine's: its own cargo (this machine's glibc is bookworm's here, else zig too)
@@ -100,7 +113,10 @@ fn the_plan_cross_compiles_and_unpacks_the_other_architecture_and_runs_nothing_o
     );
     for image in [
         format!("image rcb/runner:deploy-{native} ({})", platform(native)),
-        format!("image rcb/orchestrator:deploy-{native} ({})", platform(native)),
+        format!(
+            "image rcb/orchestrator:deploy-{native} ({})",
+            platform(native)
+        ),
         format!("image rcb/postgres:15 ({})", platform(native)),
     ] {
         let found = line(&image);
@@ -134,7 +150,9 @@ fn a_machine_without_the_cross_linker_is_told_how_to_install_it() {
     );
     assert!(
         stderr.contains("this machine cannot build the images of this run yet")
-            && stderr.contains(&format!("cargo-zigbuild (the cross linker's cargo front end): {install}"))
+            && stderr.contains(&format!(
+                "cargo-zigbuild (the cross linker's cargo front end): {install}"
+            ))
             && stderr.contains(&format!("zig (the cross linker): {install}")),
         "{stderr}"
     );
@@ -202,7 +220,11 @@ fn deploy_profile_binaries_start_in_their_images() {
             .stdout,
     )
     .unwrap();
-    for (name, arch) in [("runner", native), ("runner", foreign), ("orchestrator", native)] {
+    for (name, arch) in [
+        ("runner", native),
+        ("runner", foreign),
+        ("orchestrator", native),
+    ] {
         let reference = image(name, arch);
         let facts = docker(&[
             "image",
@@ -218,7 +240,12 @@ fn deploy_profile_binaries_start_in_their_images() {
         assert!(facts[3].starts_with(commit.trim()), "{facts:?}");
 
         // The binary, copied out without running the image.
-        let container = docker(&["create", "--label", "rcb.project=ruby-cross-cloud-bench", &reference]);
+        let container = docker(&[
+            "create",
+            "--label",
+            "rcb.project=ruby-cross-cloud-bench",
+            &reference,
+        ]);
         let out = tempfile::tempdir().unwrap();
         let copied = out.path().join(name);
         let copy = std::process::Command::new("docker")
@@ -227,11 +254,22 @@ fn deploy_profile_binaries_start_in_their_images() {
             .output()
             .unwrap();
         docker(&["rm", &container]);
-        assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+        assert!(
+            copy.status.success(),
+            "{}",
+            String::from_utf8_lossy(&copy.stderr)
+        );
         let bytes = std::fs::read(&copied).unwrap();
         let (machine, newer_glibc) = elf_facts(&bytes);
-        assert_eq!(machine, if arch == "arm64" { 183 } else { 62 }, "{reference}");
-        assert!(!newer_glibc, "{reference}'s {name} needs a glibc newer than 2.36");
+        assert_eq!(
+            machine,
+            if arch == "arm64" { 183 } else { 62 },
+            "{reference}"
+        );
+        assert!(
+            !newer_glibc,
+            "{reference}'s {name} needs a glibc newer than 2.36"
+        );
 
         if arch == native {
             let version = docker(&[
@@ -250,7 +288,13 @@ fn deploy_profile_binaries_start_in_their_images() {
         }
     }
     // The runner names its own image, whose id and labels go into each meta.json.
-    let env = docker(&["image", "inspect", "--format", "{{json .Config.Env}}", &image("runner", foreign)]);
+    let env = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        &image("runner", foreign),
+    ]);
     assert!(
         env.contains(&format!("RUNNER_IMAGE={}", image("runner", foreign))),
         "{env}"

@@ -161,7 +161,10 @@ impl DeployImages {
             );
         }
         if self.check {
-            eprintln!("xtask deploy-images: this machine can build {}", plan.summary());
+            eprintln!(
+                "xtask deploy-images: this machine can build {}",
+                plan.summary()
+            );
             return Ok(());
         }
         plan.build(sh, &description)
@@ -303,7 +306,10 @@ impl Plan {
         let mut packages: BTreeMap<Arch, Vec<String>> = BTreeMap::new();
         let mut images = Vec::new();
         for &arch in &runner_arches {
-            packages.entry(arch).or_default().push(RUNNER_IMAGE.to_owned());
+            packages
+                .entry(arch)
+                .or_default()
+                .push(RUNNER_IMAGE.to_owned());
             images.push(PlannedImage {
                 name: RUNNER_IMAGE.to_owned(),
                 arch,
@@ -313,7 +319,10 @@ impl Plan {
         for name in HOST_IMAGES {
             let binary = *name != "postgres";
             if binary {
-                packages.entry(host.arch).or_default().push((*name).to_owned());
+                packages
+                    .entry(host.arch)
+                    .or_default()
+                    .push((*name).to_owned());
             }
             images.push(PlannedImage {
                 name: (*name).to_owned(),
@@ -518,9 +527,9 @@ impl Plan {
             if build.linker == Linker::Zig {
                 command = command.env("PATH", tools.path()?);
             }
-            command.run().with_context(|| {
-                format!("failed to build the {} binaries", build.arch.name())
-            })?;
+            command
+                .run()
+                .with_context(|| format!("failed to build the {} binaries", build.arch.name()))?;
             for package in &build.packages {
                 let path = build.output(&target_dir, package);
                 check_elf(&path, build.arch)?;
@@ -585,7 +594,10 @@ impl Plan {
     }
 }
 
-fn image_spec<'a>(description: &'a Description, name: &str) -> anyhow::Result<&'a images::ImageSpec> {
+fn image_spec<'a>(
+    description: &'a Description,
+    name: &str,
+) -> anyhow::Result<&'a images::ImageSpec> {
     description
         .image
         .iter()
@@ -643,7 +655,11 @@ impl ZigTools {
 /// The commit of the work tree, with `-dirty` when tracked files have uncommitted changes;
 /// `unknown` outside a git checkout.
 fn git_commit(sh: &Shell) -> String {
-    let Ok(commit) = cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read() else {
+    let Ok(commit) = cmd!(sh, "git rev-parse HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+    else {
         return "unknown".to_owned();
     };
     let dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
@@ -660,7 +676,8 @@ fn git_commit(sh: &Shell) -> String {
 
 /// Fails unless `path` is a 64-bit little-endian ELF of `arch`.
 fn check_elf(path: &Path, arch: Arch) -> anyhow::Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     match elf_machine(&bytes) {
         Some(machine) if machine == arch.elf_machine() => Ok(()),
         Some(machine) => bail!(
@@ -688,10 +705,13 @@ fn check_image(
     arch: Arch,
     binary: Option<&str>,
 ) -> anyhow::Result<String> {
-    let architecture = cmd!(sh, "docker image inspect --format '{{.Architecture}}' {reference}")
-        .quiet()
-        .read()
-        .with_context(|| format!("failed to inspect {reference}"))?;
+    let architecture = cmd!(
+        sh,
+        "docker image inspect --format '{{.Architecture}}' {reference}"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("failed to inspect {reference}"))?;
     if architecture.trim() != arch.debian() {
         bail!(
             "{reference} was built for {}, not {}",
@@ -762,7 +782,10 @@ mod tests {
                 "zigbuild --profile deploy --target aarch64-unknown-linux-gnu.2.36 --package runner",
             ]
         );
-        assert_eq!(plan.builds[0].target_label(), "x86_64-unknown-linux-gnu.2.36");
+        assert_eq!(
+            plan.builds[0].target_label(),
+            "x86_64-unknown-linux-gnu.2.36"
+        );
         let images: Vec<(String, Arch, Option<String>)> = plan
             .images
             .iter()
@@ -773,7 +796,11 @@ mod tests {
             [
                 ("runner".into(), Arch::X86_64, Some("deploy-x86_64".into())),
                 ("runner".into(), Arch::Arm64, Some("deploy-arm64".into())),
-                ("orchestrator".into(), Arch::X86_64, Some("deploy-x86_64".into())),
+                (
+                    "orchestrator".into(),
+                    Arch::X86_64,
+                    Some("deploy-x86_64".into())
+                ),
                 ("postgres".into(), Arch::X86_64, None),
             ]
         );
@@ -792,7 +819,10 @@ mod tests {
         let targets: Vec<String> = mac.builds.iter().map(BinaryBuild::target_label).collect();
         assert_eq!(
             targets,
-            ["x86_64-unknown-linux-gnu.2.36", "aarch64-unknown-linux-gnu.2.36"]
+            [
+                "x86_64-unknown-linux-gnu.2.36",
+                "aarch64-unknown-linux-gnu.2.36"
+            ]
         );
         assert!(!mac.host.makes_rootfs_natively(Arch::Arm64));
     }

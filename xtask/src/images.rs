@@ -426,7 +426,11 @@ pub fn build_image(
         write_executable(&context.path().join(&name), &bytes)?;
         writeln!(dockerfile, "COPY {name} {}", file.dest)?;
     }
-    for (key, value) in image.env.iter().chain(variant.env.iter().map(|(k, v)| (k, v))) {
+    for (key, value) in image
+        .env
+        .iter()
+        .chain(variant.env.iter().map(|(k, v)| (k, v)))
+    {
         writeln!(dockerfile, "ENV {key}={}", serde_json::to_string(value)?)?;
     }
     for port in &image.ports {
@@ -514,13 +518,21 @@ pub fn build_foreign_image(
     architecture: &str,
 ) -> anyhow::Result<(String, bool)> {
     if image.ruby_source.is_some() {
-        bail!("image {} compiles Ruby: it is built for this machine only", image.name);
+        bail!(
+            "image {} compiles Ruby: it is built for this machine only",
+            image.name
+        );
     }
     let tag = variant
         .tag
         .as_deref()
         .or(image.tag.as_deref())
-        .with_context(|| format!("image {} needs a fixed tag for another architecture", image.name))?;
+        .with_context(|| {
+            format!(
+                "image {} needs a fixed tag for another architecture",
+                image.name
+            )
+        })?;
     let repository = description.repository(&image.name);
     let reference = format!("{repository}:{tag}");
     let mut files = Vec::new();
@@ -533,8 +545,13 @@ pub fn build_foreign_image(
     for file in &image.files {
         files.push((file.dest.clone(), sh.read_binary_file(&file.src)?));
     }
-    let extra_env = image.env.iter().chain(variant.env.iter().map(|(k, v)| (k, v)));
-    let mut env: Vec<String> = extra_env.map(|(key, value)| format!("{key}={value}")).collect();
+    let extra_env = image
+        .env
+        .iter()
+        .chain(variant.env.iter().map(|(k, v)| (k, v)));
+    let mut env: Vec<String> = extra_env
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
     if !env.iter().any(|entry| entry.starts_with("PATH=")) {
         env.insert(0, format!("PATH={DEFAULT_PATH}"));
     }
@@ -554,9 +571,8 @@ pub fn build_foreign_image(
         stop_signal: image.stop_signal.clone(),
     };
     let mut config = archive.config()?;
-    let input_hash = sha256_hex(
-        format!("archive {ARCHIVE_RECIPE_VERSION}\ntag {tag}\n{config}").as_bytes(),
-    );
+    let input_hash =
+        sha256_hex(format!("archive {ARCHIVE_RECIPE_VERSION}\ntag {tag}\n{config}").as_bytes());
     config["config"]["Labels"][INPUT_HASH_LABEL] = serde_json::Value::String(input_hash.clone());
     if let Some(existing) = find_image_by_hash(sh, &repository, &input_hash)? {
         return Ok((existing, false));

@@ -156,7 +156,9 @@ impl DockerClient {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        Ok(protocol::RunnerImage::from_labels(image, inspect.id, &labels))
+        Ok(protocol::RunnerImage::from_labels(
+            image, inspect.id, &labels,
+        ))
     }
 
     /// Creates a container (not started), tracked until removed.

@@ -62,7 +62,11 @@ pub async fn run(settings: RunnerSettings, shutdown: CancellationToken) -> anyho
             Err(err) => {
                 // The numbers are still good; only their trace back to the build is lost.
                 tracing::warn!("{err}; meta.json names the runner image without its id and labels");
-                Some(protocol::RunnerImage::from_labels(image, None, &Default::default()))
+                Some(protocol::RunnerImage::from_labels(
+                    image,
+                    None,
+                    &Default::default(),
+                ))
             }
         },
         None => None,

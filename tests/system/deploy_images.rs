@@ -1,6 +1,6 @@
 //! `cargo xtask deploy-images`, the real command: its plan per architecture, its check of
-//! what this machine lacks, and (ignored by default: it compiles two release trees, some 15
-//! minutes on 2 cores) the deploy-profile binaries starting in their images.
+//! what this machine lacks, and (ignored by default: it compiles two release trees, half an
+//! hour on 2 busy cores the first time) the deploy-profile binaries starting in their images.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -186,7 +186,7 @@ fn elf_facts(bytes: &[u8]) -> (u16, bool) {
 }
 
 #[test]
-#[ignore = "builds the deploy profile for two architectures (some 15 minutes on 2 cores): cargo test -p system-tests deploy_images -- --ignored"]
+#[ignore = "builds the deploy profile for two architectures (half an hour on 2 cores the first time): cargo test -p system-tests deploy_images -- --ignored"]
 fn deploy_profile_binaries_start_in_their_images() {
     let (native, foreign) = arches();
     let tag = format!("test-{}", std::process::id());

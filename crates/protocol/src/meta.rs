@@ -70,7 +70,8 @@ pub struct TaskMeta {
     #[serde(default)]
     pub ruby_bench_commit: Option<String>,
     /// The image the runner itself ran from, where known: which build of our code measured.
-    #[serde(default)]
+    /// Left out when unknown, so results written before it existed read and export the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_image: Option<RunnerImage>,
     /// True when the suite was ruby-bench-mini, the stand-in: its numbers are not ruby-bench's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

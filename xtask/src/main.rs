@@ -41,7 +41,7 @@ enum Command {
     E2eLocal(e2e::E2eLocal),
     /// Benchmarks: `bench claims`, `bench archive`, `bench site` (release profile).
     Bench(bench::Bench),
-    /// Build the images, then run the master script (fish/master.fish) on a run config.
+    /// Run the master script (fish/master.fish) on a run config; the images it needs are built.
     Deploy(deploy::Deploy),
     /// Build the images a cloud run deploys: a runner per architecture, release binaries.
     DeployImages(deploy_images::DeployImages),

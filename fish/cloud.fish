@@ -41,8 +41,10 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
   --allow-plain-http         no domain: the API key crosses the internet in clear text
   --ruby-bench-commit SHA    the ruby-bench commit every runner uses (default: the one the
                              results parsers are tested against, crates/protocol/ruby-bench.commit)
-  --runner-tarball ARCH=FILE a docker save of rcb/runner for ARCH (x86_64 or arm64), for
-                             the architecture this machine's image is not (repeatable)
+  --runner-tarball ARCH=FILE a docker save of a runner image for ARCH (x86_64 or arm64) to
+                             deploy instead of building one here (repeatable)
+  --no-image-build           deploy the images built before (cargo xtask deploy-images) as
+                             they are, without building them again
   --prices FILE              CSV provider,instance_type,region,usd_per_hour[,...]: cost estimate
                              (a recorded results/<run-id>/prices.csv or the site's table too)
   --max-hours H              (above) the estimate assumes every instance lives that long
@@ -56,7 +58,18 @@ cloud runs (aws and/or azure instance types, no --orchestrator-url):
   --keep                     leave the infrastructure up: after the results are downloaded,
                              and after a failure (by default a failed run is destroyed)
   --resume                   (above) with a cloud config and no --orchestrator-url: follows the
-                             newest run under terraform/state/ and tears it down at its end"
+                             newest run under terraform/state/ and tears it down at its end
+
+images (cargo xtask deploy-images, run by this script after the confirmation): release
+binaries (cargo profile deploy, stripped) in a runner image for every architecture the
+types need, as the clouds' APIs report it, and the orchestrator's and Postgres's for this
+machine's. This machine's own architecture compiles with cargo; another cross-compiles with
+cargo zigbuild against the images' glibc (Debian bookworm's 2.36), and its root file system
+is unpacked from Debian's packages of that architecture (debootstrap --foreign, dpkg-deb):
+no foreign binary runs. The preflight names what is missing (rustup target add ..., zig and
+cargo-zigbuild from xtask/deploy-tools.txt, debootstrap) before anything is created. Each
+image is labelled with its git commit, profile and target, and each meta.json names the
+runner image it ran from."
 end
 
 # terraform in one stack: cloud_tf STACK ARGS...
@@ -215,20 +228,15 @@ function cloud_preflight
         cloud_azure_subscription "$account"
     end
 
-    # The architecture of the images this machine built.
-    set -l docker_arch (docker image inspect --format '{{.Architecture}}' rcb/runner:latest 2>/dev/null)
-    or die "no local image rcb/runner:latest: build the images first (cargo xtask images, or cargo xtask deploy)"
-    switch $docker_arch
-        case amd64 x86_64
+    # The orchestrator's image is built for this machine's architecture (and its host's
+    # instance type follows it); runner images for every architecture the types need.
+    switch (uname -m)
+        case x86_64 amd64
             set -g cloud_local_arch x86_64
-        case arm64 aarch64
+        case aarch64 arm64
             set -g cloud_local_arch arm64
         case '*'
-            die "rcb/runner:latest is built for $docker_arch; runners need x86_64 or arm64"
-    end
-    for image in rcb/orchestrator:latest rcb/postgres:15
-        docker image inspect $image >/dev/null 2>&1
-        or die "no local image $image: build the images first (cargo xtask images, or cargo xtask deploy)"
+            die "this machine is "(uname -m)": images are built on x86_64 or arm64 (aarch64)"
     end
 
     # Each type as "provider type arch vcpus".
@@ -254,22 +262,24 @@ function cloud_preflight
     cloud_preflight_aws_capacity
     contains azure $cloud_stacks; and cloud_preflight_azure_capacity
 
-    # Runner tarballs: this machine's image serves its own architecture; another needs a
-    # tarball built elsewhere.
+    # Runner images: this machine builds one for each architecture of the types (cargo xtask
+    # deploy-images cross-compiles); --runner-tarball stands in for one built elsewhere.
     set -g cloud_arches
     for entry in $cloud_types
         set -l f (string split ' ' -- $entry)
         contains -- $f[3] $cloud_arches; or set -a cloud_arches $f[3]
     end
+    set -g cloud_build_arches
     for arch in $cloud_arches
-        test $arch = $cloud_local_arch; and continue
-        cloud_given_tarball $arch >/dev/null; and continue
-        set -l types
-        for entry in $cloud_types
-            set -l f (string split ' ' -- $entry)
-            test $f[3] = $arch; and set -a types $f[2]
-        end
-        die "only a $cloud_local_arch runner image exists here (rcb/runner:latest), and "(string join ', ' -- $types)" need $arch: build the images on an $arch machine, save them with docker save rcb/runner:latest | gzip > runner-$arch.tar.gz, and pass --runner-tarball $arch=runner-$arch.tar.gz (or drop those types)"
+        cloud_given_tarball $arch >/dev/null; or set -a cloud_build_arches $arch
+    end
+    if set -q _flag_no_image_build
+        cloud_check_images
+    else
+        # What this machine lacks for the build (a Rust target, the cross linker, debootstrap)
+        # is found now, before anything is created, with the command that installs it.
+        set -l found (cloud_cargo xtask deploy-images --check (cloud_arch_args) 2>&1)
+        or die "this machine cannot build the images of this run (nothing was created):"\n(string join \n -- $found)
     end
 
     set -g cloud_commit ""
@@ -581,6 +591,52 @@ function cloud_confirm
     or die "nothing was created"
 end
 
+# The deployed image NAME for ARCH (x86_64, arm64), as cargo xtask deploy-images tags it.
+function cloud_image --argument-names name arch
+    echo rcb/$name:deploy-$arch
+end
+
+# --arch ARCH for each runner architecture this machine builds.
+function cloud_arch_args
+    for arch in $cloud_build_arches
+        echo --arch
+        echo $arch
+    end
+end
+
+# cargo in the workspace root, wherever the master was started from.
+function cloud_cargo
+    sh -c 'cd "$1" && shift && exec cargo "$@"' sh $project_root $argv
+end
+
+# Builds the images the run deploys (release binaries; a runner per architecture). Nothing
+# exists in a cloud yet: a failure only ends the script.
+function cloud_build_images
+    set -q _flag_no_image_build; and return 0
+    log "building the images: cargo xtask deploy-images "(string join ' ' -- (cloud_arch_args))
+    cloud_cargo xtask deploy-images (cloud_arch_args)
+    or die "building the images failed (above); nothing was created"
+    cloud_check_images
+end
+
+# Checks that the images the run uploads exist, each of its architecture.
+function cloud_check_images
+    set -l wanted (cloud_image orchestrator $cloud_local_arch) $cloud_local_arch rcb/postgres:15 $cloud_local_arch
+    for arch in $cloud_build_arches
+        set -a wanted (cloud_image runner $arch) $arch
+    end
+    set -l build "cargo xtask deploy-images "(string join ' ' -- (cloud_arch_args))
+    for i in (seq 1 2 (count $wanted))
+        set -l image $wanted[$i]
+        set -l want amd64
+        test $wanted[(math $i + 1)] = arm64; and set want arm64
+        set -l found (docker image inspect --format '{{.Architecture}}' $image 2>/dev/null)
+        or die "no local image $image: build the images with $build (or leave out --no-image-build)"
+        test "$found" = $want
+        or die "$image is built for $found, not $want: build it again with $build"
+    end
+end
+
 # Saves IMAGE gzipped into FILE.
 function cloud_save_image --argument-names image file
     docker save $image | gzip -1 >$file
@@ -600,6 +656,7 @@ function cloud_up
     cloud_settings
     cloud_preflight
     cloud_confirm
+    cloud_build_images
 
     mkdir -p $cloud_log_dir; or die "cannot create $cloud_log_dir"
     mkdir -p -m 700 $cloud_state_dir; or die "cannot create $cloud_state_dir"
@@ -647,8 +704,9 @@ function cloud_up
     set -l scratch $cloud_state_dir/images
     mkdir -p $scratch
     log "saving the images into s3://$cloud_bucket/images/ (log: $images_log)"
-    cloud_save_image rcb/orchestrator:latest $scratch/orchestrator.tar.gz 2>>$images_log
-    or cloud_fail "docker save rcb/orchestrator:latest" $images_log
+    set -l orchestrator_image (cloud_image orchestrator $cloud_local_arch)
+    cloud_save_image $orchestrator_image $scratch/orchestrator.tar.gz 2>>$images_log
+    or cloud_fail "docker save $orchestrator_image" $images_log
     cloud_save_image rcb/postgres:15 $scratch/postgres.tar.gz 2>>$images_log
     or cloud_fail "docker save rcb/postgres:15" $images_log
     set -l orchestrator_image_url (cloud_upload $scratch/orchestrator.tar.gz orchestrator.tar.gz $images_log)
@@ -660,8 +718,8 @@ function cloud_up
         set -l file (cloud_given_tarball $arch)
         if test -z "$file"
             set file $scratch/runner-$arch.tar.gz
-            cloud_save_image rcb/runner:latest $file 2>>$images_log
-            or cloud_fail "docker save rcb/runner:latest" $images_log
+            cloud_save_image (cloud_image runner $arch) $file 2>>$images_log
+            or cloud_fail "docker save "(cloud_image runner $arch) $images_log
         end
         set -l name runner-$arch.tar
         string match -q '*.gz' -- $file; and set name $name.gz

@@ -75,7 +75,7 @@ end
 
 argparse --name=$script_name c/config= orchestrator-url= api-key= resume results-dir= poll-secs= h/help \
     aws-region= azure-region= allowed-ssh-cidr= domain= route53-zone-id= allow-plain-http ruby-bench-commit= \
-    runner-tarball=+ prices= max-hours= yes keep bench-image-repo= no-self-deallocate dns-wait-mins= -- $argv
+    runner-tarball=+ no-image-build prices= max-hours= yes keep bench-image-repo= no-self-deallocate dns-wait-mins= -- $argv
 or begin
     usage >&2
     exit 1

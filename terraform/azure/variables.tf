@@ -109,7 +109,7 @@ variable "jump_vm_size" {
 }
 
 variable "runner_image_urls" {
-  description = "Presigned GET URLs of the `docker save` tarball of rcb/runner:latest, by architecture: { x86_64 = \"...\", arm64 = \"...\" }. Only the architectures of instance_types are needed."
+  description = "Presigned GET URLs of the `docker save` tarball of a runner image (rcb/runner:deploy-<arch>), by architecture: { x86_64 = \"...\", arm64 = \"...\" }. Only the architectures of instance_types are needed."
   type        = map(string)
   sensitive   = true
 }

@@ -64,7 +64,7 @@ variable "allow_plain_http" {
 }
 
 variable "orchestrator_image_url" {
-  description = "Presigned GET URL of the `docker save` tarball of rcb/orchestrator:latest in the results bucket. Empty on the first apply, which creates the bucket; the orchestrator host is created once both image URLs are set."
+  description = "Presigned GET URL of the `docker save` tarball of rcb/orchestrator:deploy-<arch> in the results bucket. Empty on the first apply, which creates the bucket; the orchestrator host is created once both image URLs are set."
   type        = string
   default     = ""
   sensitive   = true

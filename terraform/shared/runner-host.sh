@@ -40,8 +40,11 @@ install -d -m 0700 "$work"
 url=$(cat /etc/rcb/runner-image.url)
 curl -fsS --retry 10 --retry-all-errors --retry-delay 5 --max-time 1800 -o "$work/runner.tar" "$url" \
     || end_host "the runner image could not be downloaded"
-docker load -i "$work/runner.tar" || end_host "the runner image could not be loaded"
+docker load -i "$work/runner.tar" >"$work/runner.loaded" || end_host "the runner image could not be loaded"
 rm -f "$work/runner.tar"
+# The reference it was saved as (rcb/runner:deploy-<arch>), which docker load reports.
+image=$(sed -n 's/^Loaded image: //p' "$work/runner.loaded" | tail -n 1)
+[ -n "$image" ] || end_host "the runner image named no reference when loaded"
 
 # Host networking: the runner reaches the orchestrator through the NAT like the host, and
 # the metadata service (instance id, zone) with AWS's hop limit of one. Benchmark
@@ -57,7 +60,7 @@ docker run --name rcb-runner \
     --env-file /etc/rcb/runner.env \
     --volume /var/run/docker.sock:/var/run/docker.sock \
     --volume "$cache:$cache" \
-    rcb/runner:latest
+    "$image"
 status=$?
 
 case $status in

@@ -389,6 +389,27 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         let bytes = std::fs::read(recorders.path("uploads").join(name)).unwrap();
         assert_eq!(&bytes[..2], &[0x1f, 0x8b], "{name} is gzip");
     }
+    // The images were checked for in the preflight and built before anything was applied,
+    // for the one architecture of the types; the deployed ones are saved, not the tests'.
+    let check = position(&calls, |c| {
+        c.tool == "cargo" && c.argv == "xtask deploy-images --check --arch x86_64"
+    });
+    let build = position(&calls, |c| {
+        c.tool == "cargo" && c.argv == "xtask deploy-images --arch x86_64"
+    });
+    assert!(check < build && build < meta_applies[0], "{calls:#?}");
+    for image in [
+        "rcb/orchestrator:deploy-x86_64",
+        "rcb/postgres:15",
+        "rcb/runner:deploy-x86_64",
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.tool == "docker" && c.argv == format!("save {image}")),
+            "docker save {image}: {calls:#?}"
+        );
+    }
     let start =
         |stack| calls[position(&calls, |c| c.is("terraform", "start", "apply", stack))].time;
     let end = |stack| calls[position(&calls, |c| c.is("terraform", "end", "apply", stack))].time;
@@ -837,16 +858,71 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
     let prices = prices.display().to_string();
     let applied = |recorders: &Recorders| recorders.calls().iter().any(|c| c.tool == "terraform");
 
-    // Graviton needs an arm64 runner image, and only an x86_64 one exists here.
+    // Graviton and an Intel type: the preflight asks this machine whether it can build a
+    // runner image for each architecture (AWS named them), before anything is created; a
+    // machine that cannot is refused with what the check printed.
+    let output = recorders
+        .run(
+            "master.fish",
+            &cloud_args(&config, &results),
+            &[("RCB_RECORDER_FAIL", "cargo:deploy-images:--check")],
+        )
+        .await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("this machine cannot build the images of this run (nothing was created)")
+            && stderr.contains("failing deploy-images --check as told"),
+        "{stderr}"
+    );
+    let cargo: Vec<String> = recorders
+        .calls()
+        .into_iter()
+        .filter(|c| c.tool == "cargo" && c.event == "call")
+        .map(|c| c.argv)
+        .collect();
+    assert_eq!(
+        cargo,
+        ["xtask deploy-images --check --arch arm64 --arch x86_64"]
+    );
+    assert!(!applied(&recorders));
+
+    // A machine that can: the estimate, and no confirmation without a terminal, so nothing
+    // is built either.
+    std::fs::remove_file(recorders.path("calls.log")).unwrap();
     let output = recorders
         .run("master.fish", &cloud_args(&config, &results), &[])
         .await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("only a x86_64 runner image exists here")
-            && stderr.contains("c7g.medium")
-            && stderr.contains("--runner-tarball arm64="),
+        stderr.contains("confirm on a terminal, or pass --yes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", arm64, eu-west-1)"), "{stderr}");
+    let cargo: Vec<String> = recorders
+        .calls()
+        .into_iter()
+        .filter(|c| c.tool == "cargo" && c.event == "call")
+        .map(|c| c.argv)
+        .collect();
+    assert_eq!(
+        cargo,
+        ["xtask deploy-images --check --arch arm64 --arch x86_64"]
+    );
+    assert!(!applied(&recorders));
+
+    // With --no-image-build the images built before are checked instead: an arm64 runner image
+    // that is not there is a refusal that says how to build it.
+    recorders.set_world(json!({ "docker missing": ["rcb/runner:deploy-arm64"] }));
+    let mut args = cloud_args(&config, &results);
+    args.push("--no-image-build");
+    let output = recorders.run("master.fish", &args, &[]).await;
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no local image rcb/runner:deploy-arm64")
+            && stderr.contains("cargo xtask deploy-images --arch arm64 --arch x86_64"),
         "{stderr}"
     );
     assert!(!applied(&recorders));
@@ -867,6 +943,16 @@ async fn before_applying_it_checks_architectures_prices_and_consent() {
     let output = recorders.run("master.fish", &args, &[]).await;
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // The tarball stands in for the arm64 image: only x86_64 is to be built here.
+    let last_cargo = recorders
+        .calls()
+        .into_iter()
+        .rfind(|c| c.tool == "cargo")
+        .map(|c| c.argv);
+    assert_eq!(
+        last_cargo.as_deref(),
+        Some("xtask deploy-images --check --arch x86_64")
+    );
     // c7g.medium: 3 instances × 0.04 × 2 h; c7i.large: 2 × 0.10 (us-east-1, the only row) × 2;
     // Standard_D2als_v6: 2 × 0.08 × 2.
     assert!(

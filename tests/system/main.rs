@@ -3,6 +3,7 @@
 //! with a scripted runner speaking the task API where a test needs failures on cue.
 
 mod cloud;
+mod deploy_images;
 mod faults;
 mod harness;
 mod master;

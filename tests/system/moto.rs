@@ -446,8 +446,13 @@ async fn the_masters_preflight_uploads_and_presigned_urls_work_with_the_real_aws
         serde_json::from_slice(&std::fs::read(recorders.path("applied/meta.tfvars.json")).unwrap())
             .unwrap();
     let client = reqwest::Client::new();
+    // The deployed orchestrator image, built for this machine's architecture.
+    let orchestrator = match std::env::consts::ARCH {
+        "aarch64" => "rcb/orchestrator:deploy-arm64",
+        _ => "rcb/orchestrator:deploy-x86_64",
+    };
     for (field, image) in [
-        ("orchestrator_image_url", "rcb/orchestrator:latest"),
+        ("orchestrator_image_url", orchestrator),
         ("postgres_image_url", "rcb/postgres:15"),
     ] {
         let url = applied[field].as_str().unwrap();

@@ -18,6 +18,8 @@ use xshell::{Shell, cmd};
 use crate::setup;
 use ruby_build::RubySourceSpec;
 
+mod archive_image;
+pub mod foreign_rootfs;
 mod ruby_build;
 
 /// Where the image description lives, relative to the workspace root.
@@ -131,7 +133,8 @@ impl Description {
         Ok(description)
     }
 
-    fn repository(&self, name: &str) -> String {
+    /// The image repository of `name`, e.g. `rcb/runner`.
+    pub fn repository(&self, name: &str) -> String {
         format!("{}/{name}", self.prefix)
     }
 }
@@ -166,6 +169,7 @@ fn build_all(
             &rootfs_refs[&image.rootfs],
             &binaries,
             rebuild_rootfs,
+            &Variant::default(),
         )?;
         let status = if built {
             format!("built in {:.1}s", step.elapsed().as_secs_f64())
@@ -258,7 +262,25 @@ pub fn ensure_rootfs(
     Ok(reference)
 }
 
-fn rootfs_key(spec: &RootfsSpec) -> String {
+/// Whether root file system `name` of this machine's architecture is in Docker or cached, so
+/// that no debootstrap is needed.
+pub fn rootfs_cached(sh: &Shell, description: &Description, name: &str) -> anyhow::Result<bool> {
+    let spec = &description.rootfs[name];
+    let key = rootfs_key(spec);
+    let reference = format!(
+        "{}:{}",
+        description.repository(&format!("rootfs-{name}")),
+        &key[..16]
+    );
+    Ok(image_exists(sh, &reference)
+        || cache_dir()?
+            .join("rootfs")
+            .join(format!("{name}-{key}.tar"))
+            .exists())
+}
+
+/// The cache key of a root file system: a hash of everything it is made from.
+pub fn rootfs_key(spec: &RootfsSpec) -> String {
     let mut packages = spec.packages.clone();
     packages.sort();
     sha256_hex(
@@ -345,7 +367,7 @@ fn debootstrap(
 
 /// Removes a debootstrap target, unmounting what a failed run may have left mounted
 /// inside it first, so that nothing outside it is ever deleted.
-fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
+pub fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
     if !target.exists() {
         return Ok(());
     }
@@ -366,20 +388,38 @@ fn remove_build_dir(sh: &Shell, target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How an image differs from its description: the deployed images (`deploy_images`) have a
+/// tag, labels and environment of their own. The default is the description's
+/// image as the tests use it.
+#[derive(Debug, Default)]
+pub struct Variant {
+    /// The tag instead of the description's.
+    pub tag: Option<String>,
+    /// Labels beside the project's, name and input hash.
+    pub labels: Vec<(String, String)>,
+    /// Environment beside the description's.
+    pub env: Vec<(String, String)>,
+}
+
 /// Builds one thin image unless an image with the same input hash exists. Returns its
 /// reference and whether it was built.
-fn build_image(
+pub fn build_image(
     sh: &Shell,
     description: &Description,
     image: &ImageSpec,
     rootfs: &str,
     binaries: &BTreeMap<String, PathBuf>,
     rebuild_rootfs: bool,
+    variant: &Variant,
 ) -> anyhow::Result<(String, bool)> {
     let context = sh.create_temp_dir()?;
     let mut dockerfile = format!("FROM {rootfs}\n");
     let mut hasher = Sha256::new();
     hasher.update(format!("recipe {IMAGE_RECIPE_VERSION}\n"));
+    // Only a variant adds to the hash: the tests' images keep theirs.
+    if let Some(tag) = &variant.tag {
+        hasher.update(format!("tag {tag}\n"));
+    }
     if let Some(source) = &image.ruby_source {
         let (tree, key) = ruby_build::installed_tree(sh, description, source, rebuild_rootfs)?;
         hasher.update(format!("ruby {key}\n"));
@@ -403,7 +443,11 @@ fn build_image(
         write_executable(&context.path().join(&name), &bytes)?;
         writeln!(dockerfile, "COPY {name} {}", file.dest)?;
     }
-    for (key, value) in &image.env {
+    for (key, value) in image
+        .env
+        .iter()
+        .chain(variant.env.iter().map(|(k, v)| (k, v)))
+    {
         writeln!(dockerfile, "ENV {key}={}", serde_json::to_string(value)?)?;
     }
     for port in &image.ports {
@@ -422,6 +466,9 @@ fn build_image(
     if let Some(command) = &image.cmd {
         writeln!(dockerfile, "CMD {}", serde_json::to_string(command)?)?;
     }
+    for (name, value) in &variant.labels {
+        writeln!(dockerfile, "LABEL {name}={}", serde_json::to_string(value)?)?;
+    }
     hasher.update(dockerfile.as_bytes());
     let input_hash = hex::encode(hasher.finalize());
     writeln!(
@@ -435,7 +482,11 @@ fn build_image(
         return Ok((existing, false));
     }
     std::fs::write(context.path().join("Dockerfile"), dockerfile)?;
-    let building = format!("{repository}:building");
+    // A tag of its own per variant: a test build and a deploy build may run at once.
+    let building = match &variant.tag {
+        Some(tag) => format!("{repository}:building-{tag}"),
+        None => format!("{repository}:building"),
+    };
     let context_dir = context.path();
     // The legacy builder resolves FROM against local images and never needs buildx.
     let output = cmd!(sh, "docker build --quiet --tag {building} {context_dir}")
@@ -449,9 +500,9 @@ fn build_image(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let tag = match &image.tag {
-        Some(tag) => tag.clone(),
-        None => ruby_version(sh, &building)?,
+    let tag = match (&variant.tag, &image.tag) {
+        (Some(tag), _) | (None, Some(tag)) => tag.clone(),
+        (None, None) => ruby_version(sh, &building)?,
     };
     let reference = format!("{repository}:{tag}");
     cmd!(sh, "docker tag {building} {reference}")
@@ -461,6 +512,89 @@ fn build_image(
         .quiet()
         .ignore_stdout()
         .run()?;
+    Ok((reference, true))
+}
+
+/// Bumped when the way images of another architecture are assembled changes.
+const ARCHIVE_RECIPE_VERSION: u32 = 1;
+
+/// The default PATH of Debian's root file systems, for images assembled without a builder
+/// (which would inherit it from nothing).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Builds one image of `image` for another architecture than the engine's, on the root file
+/// system tarball `rootfs`, as a `docker save` archive (`archive_image`), unless an image
+/// with the same input hash exists. Returns its reference and whether it was built.
+pub fn build_foreign_image(
+    sh: &Shell,
+    description: &Description,
+    image: &ImageSpec,
+    rootfs: &Path,
+    binaries: &BTreeMap<String, PathBuf>,
+    variant: &Variant,
+    architecture: &str,
+) -> anyhow::Result<(String, bool)> {
+    if image.ruby_source.is_some() {
+        bail!(
+            "image {} compiles Ruby: it is built for this machine only",
+            image.name
+        );
+    }
+    let tag = variant
+        .tag
+        .as_deref()
+        .or(image.tag.as_deref())
+        .with_context(|| {
+            format!(
+                "image {} needs a fixed tag for another architecture",
+                image.name
+            )
+        })?;
+    let repository = description.repository(&image.name);
+    let reference = format!("{repository}:{tag}");
+    let mut files = Vec::new();
+    if let Some(binary) = &image.binary {
+        let path = &binaries[binary];
+        let bytes =
+            std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+        files.push((format!("/usr/local/bin/{binary}"), bytes));
+    }
+    for file in &image.files {
+        files.push((file.dest.clone(), sh.read_binary_file(&file.src)?));
+    }
+    let extra_env = image
+        .env
+        .iter()
+        .chain(variant.env.iter().map(|(k, v)| (k, v)));
+    let mut env: Vec<String> = extra_env
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if !env.iter().any(|entry| entry.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    let mut labels: BTreeMap<String, String> = variant.labels.iter().cloned().collect();
+    labels.insert(description.label.clone(), description.project.clone());
+    labels.insert(IMAGE_NAME_LABEL.to_owned(), image.name.clone());
+    let archive = archive_image::ArchiveImage {
+        reference: &reference,
+        architecture,
+        rootfs,
+        files,
+        env,
+        entrypoint: image.entrypoint.clone(),
+        cmd: image.cmd.clone(),
+        labels,
+        ports: image.ports.clone(),
+        stop_signal: image.stop_signal.clone(),
+    };
+    let mut config = archive.config()?;
+    let input_hash =
+        sha256_hex(format!("archive {ARCHIVE_RECIPE_VERSION}\ntag {tag}\n{config}").as_bytes());
+    config["config"]["Labels"][INPUT_HASH_LABEL] = serde_json::Value::String(input_hash.clone());
+    if let Some(existing) = find_image_by_hash(sh, &repository, &input_hash)? {
+        return Ok((existing, false));
+    }
+    archive.load(sh, &config)?;
     Ok((reference, true))
 }
 
@@ -480,7 +614,7 @@ fn find_image_by_hash(
     .read()?;
     Ok(found
         .lines()
-        .find(|line| !line.ends_with(":building") && !line.ends_with(":<none>"))
+        .find(|line| !line.contains(":building") && !line.ends_with(":<none>"))
         .map(str::to_owned))
 }
 
@@ -531,6 +665,7 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/rcb"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

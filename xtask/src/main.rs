@@ -5,6 +5,7 @@ use xshell::Shell;
 
 mod bench;
 mod deploy;
+mod deploy_images;
 mod e2e;
 mod images;
 mod local;
@@ -40,8 +41,10 @@ enum Command {
     E2eLocal(e2e::E2eLocal),
     /// Benchmarks: `bench claims`, `bench archive`, `bench site` (release profile).
     Bench(bench::Bench),
-    /// Build the images, then run the master script (fish/master.fish) on a run config.
+    /// Run the master script (fish/master.fish) on a run config; the images it needs are built.
     Deploy(deploy::Deploy),
+    /// Build the images a cloud run deploys: a runner per architecture, release binaries.
+    DeployImages(deploy_images::DeployImages),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +78,7 @@ fn run() -> anyhow::Result<()> {
         Command::E2eLocal(cmd) => cmd.run(&sh),
         Command::Bench(cmd) => cmd.run(&sh),
         Command::Deploy(cmd) => cmd.run(&sh),
+        Command::DeployImages(cmd) => cmd.run(&sh),
     }
 }
 

@@ -18,6 +18,18 @@ pub const IMAGE_TOOLS: &[HostTool] = &[HostTool {
     package: "debootstrap",
 }];
 
+/// Host tools a root file system of another architecture needs (`deploy-images`).
+pub const FOREIGN_ROOTFS_TOOLS: &[HostTool] = &[
+    HostTool {
+        command: "debootstrap",
+        package: "debootstrap",
+    },
+    HostTool {
+        command: "dpkg-deb",
+        package: "dpkg",
+    },
+];
+
 /// Host tools a local end-to-end run needs.
 pub const E2E_TOOLS: &[HostTool] = &[
     HostTool {

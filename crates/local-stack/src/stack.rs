@@ -222,6 +222,11 @@ impl LocalStack {
             .with_env_var("CPUSET", &plan.cpuset)
             .with_env_var("BENCH_IMAGE_REPO", &options.bench_image_repo)
             .with_env_var("RUBY_BENCH_DIR", "/ruby-bench")
+            // Its own image, whose id goes into every meta.json (`runner_image`).
+            .with_env_var(
+                protocol::RunnerImage::ENV,
+                catalog().reference("runner", "latest"),
+            )
             .with_env_var(
                 "HEARTBEAT_INTERVAL_SECS",
                 options.heartbeat_interval_secs.to_string(),

@@ -32,7 +32,7 @@ pub use api::{
 };
 pub use config::{Category, ConfigError, Mode, Provider, RubyBenchSelection, RunConfig, TaskSpec};
 pub use failure::{ErrorType, FailedBy};
-pub use meta::{DerivedImage, ErrorInfo, TaskMeta};
+pub use meta::{DerivedImage, ErrorInfo, RunnerImage, TaskMeta};
 pub use names::ParseNameError;
 pub use validation::ValidationError;
 

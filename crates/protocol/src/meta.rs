@@ -84,6 +84,10 @@ pub struct TaskMeta {
     /// The ruby-bench git commit that ran, where known.
     #[serde(default)]
     pub ruby_bench_commit: Option<String>,
+    /// The image the runner itself ran from, where known: which build of our code measured.
+    /// Left out when unknown, so results written before it existed read and export the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_image: Option<RunnerImage>,
     /// True when the suite was ruby-bench-mini, the stand-in: its numbers are not ruby-bench's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ruby_bench_stand_in: bool,
@@ -131,6 +135,56 @@ impl TaskMeta {
     }
 }
 
+/// The image a runner ran from, read from the Docker engine when the runner starts, so that
+/// a number traces back to the code that measured it. The build side (`cargo xtask
+/// deploy-images`) writes the labels named here; the runner reads them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerImage {
+    /// The reference the runner's image was started as, e.g. `rcb/runner:deploy-arm64`.
+    pub reference: String,
+    /// The image's id (`sha256:...`), unique to its content.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The git commit the binary was built from; `-dirty` is appended when the work tree had
+    /// uncommitted changes.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// The cargo profile of the binary, e.g. `deploy`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The Rust target the binary was built for, with the glibc it links against, e.g.
+    /// `aarch64-unknown-linux-gnu.2.36`.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl RunnerImage {
+    /// The image label holding [`RunnerImage::git_commit`].
+    pub const GIT_COMMIT_LABEL: &str = "rcb.git-commit";
+    /// The image label holding [`RunnerImage::profile`].
+    pub const PROFILE_LABEL: &str = "rcb.profile";
+    /// The image label holding [`RunnerImage::target`].
+    pub const TARGET_LABEL: &str = "rcb.target";
+    /// The environment variable, set in the image, that names the runner's own image.
+    pub const ENV: &str = "RUNNER_IMAGE";
+
+    /// The identity of `reference` from its id and labels.
+    pub fn from_labels(
+        reference: &str,
+        id: Option<String>,
+        labels: &BTreeMap<String, String>,
+    ) -> Self {
+        let label = |name: &str| labels.get(name).cloned();
+        Self {
+            reference: reference.to_owned(),
+            id,
+            git_commit: label(Self::GIT_COMMIT_LABEL),
+            profile: label(Self::PROFILE_LABEL),
+            target: label(Self::TARGET_LABEL),
+        }
+    }
+}
+
 /// Why a task failed (`error.json` in `error.tar.gz`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
@@ -173,6 +227,13 @@ mod tests {
             "image": "ruby:3.4.7",
             "image_id": "sha256:0123456789abcdef",
             "ruby_bench_commit": "4f1c2d3e",
+            "runner_image": {
+                "reference": "rcb/runner:deploy-arm64",
+                "id": "sha256:fedcba9876543210",
+                "git_commit": "a7ba3d1",
+                "profile": "deploy",
+                "target": "aarch64-unknown-linux-gnu.2.36"
+            },
             "benchmark_categories": {"fib": "micro", "liquid-render": "headline", "nbody": "other"},
             "failed_benchmarks": ["ractor_ping"],
             "started_at": "2024-12-11T10:31:00Z",
@@ -213,6 +274,7 @@ mod tests {
         .unwrap();
         assert_eq!(meta.schema_version, TaskMeta::SCHEMA_VERSION);
         assert_eq!(meta.runner_id, "");
+        assert_eq!(meta.runner_image, None);
         assert_eq!(meta.region, None);
         assert!(meta.modes.is_empty());
         assert!(meta.smt_siblings.is_empty());

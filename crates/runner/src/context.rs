@@ -25,6 +25,8 @@ pub struct RunnerContext {
     pub http: reqwest::Client,
     /// This host's identity and placement.
     pub identity: HostIdentity,
+    /// The image this runner runs from, when it is known (`RUNNER_IMAGE`).
+    pub runner_image: Option<protocol::RunnerImage>,
     /// Cancelled on SIGTERM or SIGINT.
     pub shutdown: CancellationToken,
     source: OnceCell<Arc<RubyBenchSource>>,
@@ -36,6 +38,7 @@ impl RunnerContext {
         settings: RunnerSettings,
         docker: DockerClient,
         identity: HostIdentity,
+        runner_image: Option<protocol::RunnerImage>,
         shutdown: CancellationToken,
     ) -> Self {
         let api = OrchestratorClient::new(
@@ -53,6 +56,7 @@ impl RunnerContext {
             docker,
             http,
             identity,
+            runner_image,
             shutdown,
             source: OnceCell::new(),
         }

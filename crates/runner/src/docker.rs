@@ -218,6 +218,27 @@ impl DockerClient {
         Ok((reference, inspect.id.unwrap_or_default()))
     }
 
+    /// The identity of `image` (the runner's own): its id and build labels.
+    pub async fn image_identity(&self, image: &str) -> Result<protocol::RunnerImage, DockerError> {
+        let inspect =
+            self.docker
+                .inspect_image(image)
+                .await
+                .map_err(|source| DockerError::InspectImage {
+                    image: image.to_owned(),
+                    source,
+                })?;
+        let labels = inspect
+            .config
+            .and_then(|config| config.labels)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(protocol::RunnerImage::from_labels(
+            image, inspect.id, &labels,
+        ))
+    }
+
     /// Creates a container (not started), tracked until removed.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<ContainerGuard, DockerError> {
         let labels = HashMap::from([

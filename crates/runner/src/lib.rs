@@ -56,10 +56,26 @@ pub async fn run(settings: RunnerSettings, shutdown: CancellationToken) -> anyho
         slot_cpus.len(),
         settings.orchestrator_url
     );
+    let runner_image = match &settings.runner_image {
+        Some(image) => match docker.image_identity(image).await {
+            Ok(found) => Some(found),
+            Err(err) => {
+                // The numbers are still good; only their trace back to the build is lost.
+                tracing::warn!("{err}; meta.json names the runner image without its id and labels");
+                Some(protocol::RunnerImage::from_labels(
+                    image,
+                    None,
+                    &Default::default(),
+                ))
+            }
+        },
+        None => None,
+    };
     let ctx = Arc::new(context::RunnerContext::new(
         settings,
         docker.clone(),
         identity,
+        runner_image,
         shutdown,
     ));
 

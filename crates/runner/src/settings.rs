@@ -69,6 +69,10 @@ pub struct RunnerSettings {
     /// (`protocol::RUBY_BENCH_COMMIT`).
     #[arg(long, env = "RUBY_BENCH_COMMIT", default_value = protocol::RUBY_BENCH_COMMIT)]
     pub ruby_bench_commit: String,
+    /// The runner's own image, e.g. `rcb/runner:deploy-arm64` (set in the image by the build):
+    /// its id and build labels go into every task's `meta.json` (`runner_image`).
+    #[arg(long, env = protocol::RunnerImage::ENV)]
+    pub runner_image: Option<String>,
     /// A local ruby-bench directory to use instead of the git checkout (tests, offline hosts).
     #[arg(long, env = "RUBY_BENCH_DIR")]
     pub ruby_bench_dir: Option<PathBuf>,

@@ -23,15 +23,19 @@ install_packages() {
     return 1
 }
 
+# Loads image NAME from its presigned URL and prints the reference it was saved as
+# (rcb/orchestrator:deploy-<arch>, rcb/postgres:15), which docker load reports.
 load_image() {
     name=$1
     url=$(cat "/etc/rcb/$name-image.url")
     tarball=/var/lib/rcb/$name.tar
     install -d -m 0700 /var/lib/rcb
-    echo "rcb: downloading the $name image"
+    echo "rcb: downloading the $name image" >&2
     curl -fsS --retry 10 --retry-all-errors --retry-delay 5 --max-time 1800 -o "$tarball" "$url"
-    docker load -i "$tarball"
+    docker load -i "$tarball" >"$tarball.loaded"
     rm -f "$tarball"
+    sed -n 's/^Loaded image: //p' "$tarball.loaded" | tail -n 1
+    rm -f "$tarball.loaded"
 }
 
 # The host serves nothing but the orchestrator: Ubuntu's caddy package starts at install
@@ -42,8 +46,9 @@ install -d -m 0755 /etc/caddy
 install -m 0644 /etc/rcb/Caddyfile /etc/caddy/Caddyfile
 install_packages docker.io caddy
 systemctl enable --now docker
-load_image postgres
-load_image orchestrator
+postgres_image=$(load_image postgres)
+orchestrator_image=$(load_image orchestrator)
+[ -n "$postgres_image" ] && [ -n "$orchestrator_image" ] || { echo "rcb: an image named no reference when loaded" >&2; exit 1; }
 
 docker volume create --label "rcb.project=$project" rcb-pgdata >/dev/null
 docker run -d --name rcb-postgres --restart unless-stopped \
@@ -51,7 +56,7 @@ docker run -d --name rcb-postgres --restart unless-stopped \
     --env-file /etc/rcb/postgres.env \
     --volume rcb-pgdata:/var/lib/postgresql/data \
     --publish 127.0.0.1:5432:5432 \
-    rcb/postgres:15
+    "$postgres_image"
 
 # The orchestrator retries its database connection through Docker's restart policy while
 # Postgres initialises its cluster.
@@ -59,7 +64,7 @@ docker run -d --name rcb-orchestrator --restart unless-stopped \
     --label "rcb.project=$project" \
     --network host \
     --env-file /etc/rcb/orchestrator.env \
-    rcb/orchestrator:latest
+    "$orchestrator_image"
 
 systemctl enable caddy
 systemctl restart caddy

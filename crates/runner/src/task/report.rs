@@ -217,6 +217,7 @@ fn task_meta(
             .source
             .as_ref()
             .and_then(|source| source.commit.clone()),
+        runner_image: context.shared.runner_image.clone(),
         ruby_bench_stand_in: provenance
             .source
             .as_ref()

@@ -162,6 +162,8 @@ pub fn runner_settings(
         ruby_bench_git_url: "https://example.invalid/ruby-bench.git".to_owned(),
         ruby_bench_commit: "0000000".to_owned(),
         ruby_bench_dir: Some(ruby_bench.to_owned()),
+        // The runner runs in-process here; the local runner image stands for its own.
+        runner_image: Some("rcb/runner:latest".to_owned()),
         cache_dir: std::env::temp_dir(),
         heartbeat_interval_secs: 1,
         claim_retry_secs: 90,

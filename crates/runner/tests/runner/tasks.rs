@@ -96,6 +96,18 @@ async fn two_instance_types_two_runs_two_slots_all_complete() {
             );
             assert_eq!(meta.modes, [Mode::Interp, Mode::Yjit]);
             assert_eq!(meta.image, "rcb/ruby:3.1.2");
+            let runner_image = meta
+                .runner_image
+                .as_ref()
+                .expect("runner_image in meta.json");
+            assert_eq!(runner_image.reference, "rcb/runner:latest");
+            assert!(
+                runner_image
+                    .id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with("sha256:")),
+                "{runner_image:?}"
+            );
             assert!(
                 meta.image_id
                     .as_deref()

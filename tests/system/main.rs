@@ -5,6 +5,7 @@
 mod cloud;
 mod faults;
 mod harness;
+mod hosts;
 mod master;
 mod moto;
 mod runs;

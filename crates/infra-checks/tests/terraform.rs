@@ -1007,3 +1007,43 @@ fn orchestrator_user_data_renders_as_terraform_would() {
     assert!(path.ends_with("cloud-init/orchestrator.yaml.tftpl"));
     assert_eq!(infra_checks::templates::render(&path, vars).unwrap(), text);
 }
+
+#[test]
+fn azure_runners_may_only_deallocate_themselves() {
+    assert_clean(checks::broad_azure_roles);
+    let roles = stack("azure");
+    assert_eq!(roles.resources_of("azurerm_role_definition").len(), 1);
+    assert_eq!(roles.resources_of("azurerm_role_assignment").len(), 1);
+}
+
+#[test]
+fn broad_azure_roles_are_caught() {
+    let problems = checks::broad_azure_roles(&snippet(
+        r#"
+        resource "azurerm_role_assignment" "builtin" {
+          scope                = azurerm_resource_group.run.id
+          role_definition_name = "Virtual Machine Contributor"
+          principal_id         = "x"
+        }
+        resource "azurerm_role_definition" "wide" {
+          name  = "wide"
+          scope = "x"
+          permissions {
+            actions      = ["Microsoft.Compute/virtualMachines/*"]
+            data_actions = ["Microsoft.Storage/*"]
+          }
+        }
+        resource "azurerm_role_definition" "empty" {
+          name  = "empty"
+          scope = "x"
+        }
+        "#,
+    ));
+    assert_finds(&problems, "assigns the built-in role \"Virtual Machine Contributor\"");
+    assert_finds(&problems, "not a role defined in the stack");
+    assert_finds(&problems, "not to one VM");
+    assert_finds(&problems, "grants Microsoft.Compute/virtualMachines/*");
+    assert_finds(&problems, "grants data actions");
+    assert_finds(&problems, "azurerm_role_definition.empty has no permissions block");
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+}

@@ -134,10 +134,10 @@ impl Lab {
             let seed = rand_u32();
             let prefix = format!("10.{}.{}", 100 + seed % 150, (seed >> 8) % 256);
             let subnet = format!("{prefix}.0/24");
-            let mut args = vec!["network", "create", "--internal", "--subnet", &subnet];
+            let mut args = vec!["network", "create", "--internal", "--subnet", subnet.as_str()];
             let labels = self.labels();
             args.extend(labels.iter().map(String::as_str));
-            args.push(&name);
+            args.push(name.as_str());
             if docker_output(&args).status.success() {
                 self.networks.push(name.clone());
                 return Network { name, prefix };
@@ -150,7 +150,9 @@ impl Lab {
     fn create(&mut self, part: &str, network: &Network, ip: &str, args: &[&str], image_and_cmd: &[&str]) -> String {
         let name = self.name(part);
         let labels = self.labels();
-        let mut all = vec!["create", "--name", &name, "--hostname", part, "--network", &network.name, "--ip", ip];
+        let mut all = vec![
+            "create", "--name", name.as_str(), "--hostname", part, "--network", network.name.as_str(), "--ip", ip,
+        ];
         all.extend(labels.iter().map(String::as_str));
         all.extend_from_slice(args);
         all.extend_from_slice(image_and_cmd);
@@ -161,7 +163,8 @@ impl Lab {
 
     /// A stand-in host: systemd with the user data as cloud-init's NoCloud seed.
     fn host(&mut self, part: &str, network: &Network, ip: &str, user_data: &str, extra: &[&str]) -> String {
-        let seed = self.dir.path().join(format!("seed-{part}"));
+        let root = self.dir.path().join(format!("seed-{part}"));
+        let seed = root.join("var/lib/cloud/seed/nocloud");
         std::fs::create_dir_all(&seed).unwrap();
         std::fs::write(seed.join("user-data"), user_data).unwrap();
         std::fs::write(seed.join("meta-data"), format!("instance-id: {part}\nlocal-hostname: {part}\n")).unwrap();
@@ -172,7 +175,7 @@ impl Lab {
         ];
         args.extend_from_slice(extra);
         let name = self.create(part, network, ip, &args, &[HOST_IMAGE]);
-        docker(&["cp", &format!("{}/.", seed.display()), &format!("{name}:/var/lib/cloud/seed/nocloud/")]);
+        docker(&["cp", &format!("{}/.", root.display()), &format!("{name}:/")]);
         name
     }
 
@@ -180,9 +183,9 @@ impl Lab {
         docker(&["start", name]);
     }
 
-    /// What a host printed (its console: systemd and the journal).
+    /// What a container printed (a host's console: systemd and the journal).
     fn logs(&self, name: &str) -> String {
-        let output = docker_output(&["logs", "--tail", "200", name]);
+        let output = docker_output(&["logs", name]);
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
     }
 
@@ -205,7 +208,10 @@ impl Lab {
     fn report(&self) -> String {
         let mut text = String::new();
         for name in &self.containers {
-            text.push_str(&format!("\n===== {name} =====\n{}", self.logs(name)));
+            let logs = self.logs(name);
+            let tail: Vec<&str> = logs.lines().rev().take(120).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            text.push_str(&format!("\n===== {name} =====\n{}", tail.join("\n")));
             if self.running(name) && self.exec(name, &["test", "-d", "/run/systemd/system"]).0 {
                 let (_, journal) = self.exec(name, &["journalctl", "--no-pager", "-n", "80", "-u", "rcb-runner", "-u", "cloud-final"]);
                 text.push_str(&format!("\n----- {name}: journal -----\n{journal}"));
@@ -537,8 +543,16 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     assert!(lab.running(&azure_host));
 
     // The run is complete: the AWS task's results and the Azure task's failure in the archive.
-    let status: Value = http.get(format!("{orchestrator_url}/run")).bearer_auth(&api_key).send().await.unwrap().json().await.unwrap();
-    let archive = status["gzip_url"].as_str().unwrap_or_else(|| panic!("no archive yet: {status}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status: Value = http.get(format!("{orchestrator_url}/run")).bearer_auth(&api_key).send().await.unwrap().json().await.unwrap();
+        if status["status"] == "complete" {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run did not complete: {status}{}", lab.report());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let archive = status["gzip_url"].as_str().unwrap_or_else(|| panic!("no archive: {status}"));
     let bytes = http.get(archive).send().await.unwrap().bytes().await.unwrap();
     std::fs::write(dir.join("results.tar.gz"), &bytes).unwrap();
     let listing = Command::new("tar").arg("-tzf").arg(dir.join("results.tar.gz")).output().unwrap();

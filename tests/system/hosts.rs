@@ -101,7 +101,14 @@ fn shell(script: &str) {
 
 impl Lab {
     fn new() -> Self {
-        for image in [HOST_IMAGE, "rcb/s3-local:latest", "rcb/runner:latest", "rcb/orchestrator:latest", "rcb/postgres:15", "rcb/ruby:3.1.2"] {
+        for image in [
+            HOST_IMAGE,
+            "rcb/s3-local:latest",
+            "rcb/runner:latest",
+            "rcb/orchestrator:latest",
+            "rcb/postgres:15",
+            "rcb/ruby:3.1.2",
+        ] {
             local_stack::check_docker(image).unwrap_or_else(|e| panic!("{e}"));
         }
         let id = format!("{:08x}", rand_u32());
@@ -134,7 +141,13 @@ impl Lab {
             let seed = rand_u32();
             let prefix = format!("10.{}.{}", 100 + seed % 150, (seed >> 8) % 256);
             let subnet = format!("{prefix}.0/24");
-            let mut args = vec!["network", "create", "--internal", "--subnet", subnet.as_str()];
+            let mut args = vec![
+                "network",
+                "create",
+                "--internal",
+                "--subnet",
+                subnet.as_str(),
+            ];
             let labels = self.labels();
             args.extend(labels.iter().map(String::as_str));
             args.push(name.as_str());
@@ -147,11 +160,26 @@ impl Lab {
     }
 
     /// Creates (not starts) a container on `network` at `ip`; `args` go before the image.
-    fn create(&mut self, part: &str, network: &Network, ip: &str, args: &[&str], image_and_cmd: &[&str]) -> String {
+    fn create(
+        &mut self,
+        part: &str,
+        network: &Network,
+        ip: &str,
+        args: &[&str],
+        image_and_cmd: &[&str],
+    ) -> String {
         let name = self.name(part);
         let labels = self.labels();
         let mut all = vec![
-            "create", "--name", name.as_str(), "--hostname", part, "--network", network.name.as_str(), "--ip", ip,
+            "create",
+            "--name",
+            name.as_str(),
+            "--hostname",
+            part,
+            "--network",
+            network.name.as_str(),
+            "--ip",
+            ip,
         ];
         all.extend(labels.iter().map(String::as_str));
         all.extend_from_slice(args);
@@ -162,16 +190,36 @@ impl Lab {
     }
 
     /// A stand-in host: systemd with the user data as cloud-init's NoCloud seed.
-    fn host(&mut self, part: &str, network: &Network, ip: &str, user_data: &str, extra: &[&str]) -> String {
+    fn host(
+        &mut self,
+        part: &str,
+        network: &Network,
+        ip: &str,
+        user_data: &str,
+        extra: &[&str],
+    ) -> String {
         let root = self.dir.path().join(format!("seed-{part}"));
         let seed = root.join("var/lib/cloud/seed/nocloud");
         std::fs::create_dir_all(&seed).unwrap();
         std::fs::write(seed.join("user-data"), user_data).unwrap();
-        std::fs::write(seed.join("meta-data"), format!("instance-id: {part}\nlocal-hostname: {part}\n")).unwrap();
+        std::fs::write(
+            seed.join("meta-data"),
+            format!("instance-id: {part}\nlocal-hostname: {part}\n"),
+        )
+        .unwrap();
         let mut args = vec![
-            "--privileged", "--tty", "--cgroupns", "private",
-            "--tmpfs", "/run:rw,exec,mode=755", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:rw,exec",
-            "--tmpfs", "/var/lib/docker:rw,exec,size=6g",
+            "--privileged",
+            "--tty",
+            "--cgroupns",
+            "private",
+            "--tmpfs",
+            "/run:rw,exec,mode=755",
+            "--tmpfs",
+            "/run/lock",
+            "--tmpfs",
+            "/tmp:rw,exec",
+            "--tmpfs",
+            "/var/lib/docker:rw,exec,size=6g",
         ];
         args.extend_from_slice(extra);
         let name = self.create(part, network, ip, &args, &[HOST_IMAGE]);
@@ -186,7 +234,11 @@ impl Lab {
     /// What a container printed (a host's console: systemd and the journal).
     fn logs(&self, name: &str) -> String {
         let output = docker_output(&["logs", name]);
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     }
 
     fn running(&self, name: &str) -> bool {
@@ -200,7 +252,11 @@ impl Lab {
         let output = docker_output(&args);
         (
             output.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
         )
     }
 
@@ -213,7 +269,19 @@ impl Lab {
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             text.push_str(&format!("\n===== {name} =====\n{}", tail.join("\n")));
             if self.running(name) && self.exec(name, &["test", "-d", "/run/systemd/system"]).0 {
-                let (_, journal) = self.exec(name, &["journalctl", "--no-pager", "-n", "80", "-u", "rcb-runner", "-u", "cloud-final"]);
+                let (_, journal) = self.exec(
+                    name,
+                    &[
+                        "journalctl",
+                        "--no-pager",
+                        "-n",
+                        "80",
+                        "-u",
+                        "rcb-runner",
+                        "-u",
+                        "cloud-final",
+                    ],
+                );
                 text.push_str(&format!("\n----- {name}: journal -----\n{journal}"));
             }
         }
@@ -224,7 +292,11 @@ impl Lab {
     async fn wait_for<F: FnMut() -> bool>(&self, what: &str, timeout: Duration, mut check: F) {
         let deadline = tokio::time::Instant::now() + timeout;
         while !check() {
-            assert!(tokio::time::Instant::now() < deadline, "{what}: not within {timeout:?}{}", self.report());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {timeout:?}{}",
+                self.report()
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -233,10 +305,18 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for name in self.containers.iter().rev() {
-            let _ = Command::new("docker").args(["rm", "--force", "--volumes", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["rm", "--force", "--volumes", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
         for name in self.networks.iter().rev() {
-            let _ = Command::new("docker").args(["network", "rm", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["network", "rm", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -244,7 +324,12 @@ impl Drop for Lab {
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     hasher.finish() as u32
 }
 
@@ -257,26 +342,53 @@ fn ruby_bench_repository(root: &Path) -> (String, String) {
         let output = Command::new("git")
             .args(args)
             .current_dir(&work)
-            .env("GIT_AUTHOR_NAME", "rcb").env("GIT_AUTHOR_EMAIL", "rcb@example.invalid")
-            .env("GIT_COMMITTER_NAME", "rcb").env("GIT_COMMITTER_EMAIL", "rcb@example.invalid")
+            .env("GIT_AUTHOR_NAME", "rcb")
+            .env("GIT_AUTHOR_EMAIL", "rcb@example.invalid")
+            .env("GIT_COMMITTER_NAME", "rcb")
+            .env("GIT_COMMITTER_EMAIL", "rcb@example.invalid")
             .output()
             .expect("git runs");
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     };
     std::fs::create_dir_all(&work).unwrap();
-    shell(&format!("cp -a {}/. {}", project_root().join("fixtures/ruby-bench-mini").display(), work.display()));
+    shell(&format!(
+        "cp -a {}/. {}",
+        project_root().join("fixtures/ruby-bench-mini").display(),
+        work.display()
+    ));
     git(&["init", "--quiet", "--initial-branch=main"]);
     git(&["add", "--all"]);
     git(&["commit", "--quiet", "-m", "ruby-bench-mini"]);
     let good = git(&["rev-parse", "HEAD"]);
-    std::fs::write(work.join("run_benchmarks.rb"), "abort 'broken on purpose by tests/system/hosts.rs'\n").unwrap();
+    std::fs::write(
+        work.join("run_benchmarks.rb"),
+        "abort 'broken on purpose by tests/system/hosts.rs'\n",
+    )
+    .unwrap();
     git(&["commit", "--quiet", "--all", "-m", "broken"]);
     let broken = git(&["rev-parse", "HEAD"]);
     let bare = root.join("git/ruby-bench.git");
-    let output = Command::new("git").args(["clone", "--quiet", "--bare"]).arg(&work).arg(&bare).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let output = Command::new("git").args(["update-server-info"]).current_dir(&bare).output().unwrap();
+    let output = Command::new("git")
+        .args(["clone", "--quiet", "--bare"])
+        .arg(&work)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = Command::new("git")
+        .args(["update-server-info"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     (good, broken)
 }
@@ -301,20 +413,43 @@ impl Bucket {
         let client = aws_sdk_s3::Client::from_conf(config);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while let Err(err) = client.create_bucket().bucket(name).send().await {
-            assert!(tokio::time::Instant::now() < deadline, "s3-local at {endpoint}: {err:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "s3-local at {endpoint}: {err:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let presigner = orchestrator::Presigner::new(client.clone(), credentials, name, Duration::from_secs(6 * 3600));
-        Self { client, presigner, name: name.to_owned() }
+        let presigner = orchestrator::Presigner::new(
+            client.clone(),
+            credentials,
+            name,
+            Duration::from_secs(6 * 3600),
+        );
+        Self {
+            client,
+            presigner,
+            name: name.to_owned(),
+        }
     }
 
     /// `docker save IMAGE | gzip -1` into the bucket, as the master script uploads images;
     /// the presigned GET URL.
     async fn upload_image(&self, dir: &Path, image: &str, key: &str) -> String {
         let file = dir.join(key.replace('/', "-"));
-        shell(&format!("docker save {image} | gzip -1 > {}", file.display()));
-        let body = aws_sdk_s3::primitives::ByteStream::from_path(&file).await.unwrap();
-        self.client.put_object().bucket(&self.name).key(key).body(body).send().await
+        shell(&format!(
+            "docker save {image} | gzip -1 > {}",
+            file.display()
+        ));
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&file)
+            .await
+            .unwrap();
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(body)
+            .send()
+            .await
             .unwrap_or_else(|e| panic!("upload of {key}: {e:?}"));
         std::fs::remove_file(&file).unwrap();
         self.presigner.get_url(key).await.unwrap()
@@ -326,7 +461,15 @@ fn stack(name: &str) -> Stack {
 }
 
 /// The provider stacks' variables in the shape master.fish's `cloud_up` writes them.
-fn runner_tfvars(run_id: &str, orchestrator_url: &str, api_key: &str, image_url: &str, commit: &str, git_url: &str, ttl: Value) -> Value {
+fn runner_tfvars(
+    run_id: &str,
+    orchestrator_url: &str,
+    api_key: &str,
+    image_url: &str,
+    commit: &str,
+    git_url: &str,
+    ttl: Value,
+) -> Value {
     json!({
         "run_id": run_id, "runs_per_instance_type": 1, "ruby_bench_commit": commit,
         "runner_image_urls": {"x86_64": image_url}, "ttl_minutes": ttl,
@@ -339,7 +482,9 @@ fn runner_tfvars(run_id: &str, orchestrator_url: &str, api_key: &str, image_url:
 
 /// Loads the benchmark image into a runner host's own Docker engine (Docker Hub's part).
 fn load_bench_image(host: &str) {
-    shell(&format!("docker save rcb/ruby:3.1.2 | docker exec -i {host} docker load >/dev/null"));
+    shell(&format!(
+        "docker save rcb/ruby:3.1.2 | docker exec -i {host} docker load >/dev/null"
+    ));
 }
 
 /// The orchestrator host, an AWS and an Azure runner host, booted from their stacks' user
@@ -353,7 +498,13 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     let internet = lab.network("internet");
     let aws_net = lab.network("aws");
     let azure_net = lab.network("azure");
-    let run_id = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    let run_id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    );
     let dir = lab.dir.path().to_owned();
     let stand_ins = project_root().join("tests/system/hosts");
     let stand_ins_mount = format!("{}:/stand-ins:ro", stand_ins.display());
@@ -361,37 +512,109 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     // --- the internet: S3, git, Azure Resource Manager -----------------------------------
     let (access_key, secret_key) = (format!("access{}", lab.id), format!("secret{}", lab.id));
     let s3_ip = internet.ip(10);
-    let s3 = lab.create("s3", &internet, &s3_ip, &[
-        "-e", &format!("S3_LOCAL_ACCESS_KEY={access_key}"), "-e", &format!("S3_LOCAL_SECRET_KEY={secret_key}"),
-    ], &["rcb/s3-local:latest"]);
+    let s3 = lab.create(
+        "s3",
+        &internet,
+        &s3_ip,
+        &[
+            "-e",
+            &format!("S3_LOCAL_ACCESS_KEY={access_key}"),
+            "-e",
+            &format!("S3_LOCAL_SECRET_KEY={secret_key}"),
+        ],
+        &["rcb/s3-local:latest"],
+    );
     lab.start(&s3);
     let s3_endpoint = format!("http://{s3_ip}:9000");
 
     let (good_commit, broken_commit) = ruby_bench_repository(&dir);
     let git_ip = internet.ip(11);
     let git_mount = format!("{}:/srv:ro", dir.join("git").display());
-    let git = lab.create("git", &internet, &git_ip, &["-v", &git_mount, "--entrypoint", "python3"],
-        &[HOST_IMAGE, "-m", "http.server", "--directory", "/srv", "80"]);
+    let git = lab.create(
+        "git",
+        &internet,
+        &git_ip,
+        &["-v", &git_mount, "--entrypoint", "python3"],
+        &[HOST_IMAGE, "-m", "http.server", "--directory", "/srv", "80"],
+    );
     lab.start(&git);
     let git_url = format!("http://{git_ip}/ruby-bench.git");
 
     let certs = dir.join("arm");
     std::fs::create_dir_all(&certs).unwrap();
     let certs_mount = format!("{}:/certs", certs.display());
-    docker(&["run", "--rm", "--network", "none", "-v", &certs_mount, "--entrypoint", "openssl", HOST_IMAGE,
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=management.azure.com",
-        "-addext", "subjectAltName=DNS:management.azure.com", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-keyout", "/certs/arm.key", "-out", "/certs/arm.pem"]);
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &certs_mount,
+        "--entrypoint",
+        "openssl",
+        HOST_IMAGE,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=management.azure.com",
+        "-addext",
+        "subjectAltName=DNS:management.azure.com",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-keyout",
+        "/certs/arm.key",
+        "-out",
+        "/certs/arm.pem",
+    ]);
     let arm_ip = internet.ip(12);
-    let arm = lab.create("arm", &internet, &arm_ip, &["-v", &stand_ins_mount, "-v", &certs_mount, "--entrypoint", "python3"],
-        &[HOST_IMAGE, "-u", "/stand-ins/arm.py", "/certs/arm.pem", "/certs/arm.key"]);
+    let arm = lab.create(
+        "arm",
+        &internet,
+        &arm_ip,
+        &[
+            "-v",
+            &stand_ins_mount,
+            "-v",
+            &certs_mount,
+            "--entrypoint",
+            "python3",
+        ],
+        &[
+            HOST_IMAGE,
+            "-u",
+            "/stand-ins/arm.py",
+            "/certs/arm.pem",
+            "/certs/arm.key",
+        ],
+    );
     lab.start(&arm);
 
     // --- meta: the bucket and the images in it, then the orchestrator host --------------
-    let bucket = Bucket::create(&s3_endpoint, &access_key, &secret_key, &format!("rcb-{run_id}-results")).await;
-    let orchestrator_image_url = bucket.upload_image(&dir, "rcb/orchestrator:latest", "images/orchestrator.tar.gz").await;
-    let postgres_image_url = bucket.upload_image(&dir, "rcb/postgres:15", "images/postgres.tar.gz").await;
-    let runner_image_url = bucket.upload_image(&dir, "rcb/runner:latest", "images/runner-x86_64.tar.gz").await;
+    let bucket = Bucket::create(
+        &s3_endpoint,
+        &access_key,
+        &secret_key,
+        &format!("rcb-{run_id}-results"),
+    )
+    .await;
+    let orchestrator_image_url = bucket
+        .upload_image(
+            &dir,
+            "rcb/orchestrator:latest",
+            "images/orchestrator.tar.gz",
+        )
+        .await;
+    let postgres_image_url = bucket
+        .upload_image(&dir, "rcb/postgres:15", "images/postgres.tar.gz")
+        .await;
+    let runner_image_url = bucket
+        .upload_image(&dir, "rcb/runner:latest", "images/runner-x86_64.tar.gz")
+        .await;
 
     let public_ip = internet.ip(20);
     let api_key = format!("apikey{}", lab.id);
@@ -410,19 +633,36 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
             "aws_eip": {"orchestrator": {"public_ip": public_ip}},
         }),
     };
-    let (template, mut vars) = template_call(&stack("meta"), "aws_instance.orchestrator", None, &meta_inputs)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (template, mut vars) = template_call(
+        &stack("meta"),
+        "aws_instance.orchestrator",
+        None,
+        &meta_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     // The stand-in's addition: what the instance role and the SDK's own endpoint give the
     // orchestrator on AWS.
-    let env = vars["orchestrator_env"].as_str().expect("orchestrator_env is text").to_owned();
+    let env = vars["orchestrator_env"]
+        .as_str()
+        .expect("orchestrator_env is text")
+        .to_owned();
     vars.insert("orchestrator_env".to_owned(), hcl::Value::from(format!(
         "{env}S3_ENDPOINT_URL={s3_endpoint}\nAWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n"
     )));
     let orchestrator_user_data = infra_checks::templates::render(&template, vars).unwrap();
-    let orchestrator = lab.host("orchestrator", &internet, &public_ip, &orchestrator_user_data, &[]);
+    let orchestrator = lab.host(
+        "orchestrator",
+        &internet,
+        &public_ip,
+        &orchestrator_user_data,
+        &[],
+    );
     lab.start(&orchestrator);
     let orchestrator_url = format!("http://{public_ip}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let health = format!("{orchestrator_url}/health");
     let deadline = tokio::time::Instant::now() + BOOT_TIMEOUT;
     loop {
@@ -433,28 +673,59 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
             assert_eq!(body["status"], "ok", "{body}");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the orchestrator host did not answer {health} through Caddy{}", lab.report());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orchestrator host did not answer {health} through Caddy{}",
+            lab.report()
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // Nothing but Caddy answers on the public address.
     for port in [8080, 5432] {
-        assert!(std::net::TcpStream::connect_timeout(&format!("{public_ip}:{port}").parse().unwrap(), Duration::from_secs(2)).is_err(),
-            "port {port} of the orchestrator host is reachable");
+        assert!(
+            std::net::TcpStream::connect_timeout(
+                &format!("{public_ip}:{port}").parse().unwrap(),
+                Duration::from_secs(2)
+            )
+            .is_err(),
+            "port {port} of the orchestrator host is reachable"
+        );
     }
 
     // --- the runner hosts, each behind its cloud's NAT and metadata service ---------------
-    let vm_name = format!("rcb-{run_id}-{}-0", AZURE_TYPE.to_lowercase().replace('_', "-"));
-    let resource_id = format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rcb-{run_id}/providers/Microsoft.Compute/virtualMachines/{vm_name}");
+    let vm_name = format!(
+        "rcb-{run_id}-{}-0",
+        AZURE_TYPE.to_lowercase().replace('_', "-")
+    );
+    let resource_id = format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rcb-{run_id}/providers/Microsoft.Compute/virtualMachines/{vm_name}"
+    );
     let mut nats = Vec::new();
-    for (cloud, net, nat_ip) in [("aws", &aws_net, internet.ip(30)), ("azure", &azure_net, internet.ip(31))] {
+    for (cloud, net, nat_ip) in [
+        ("aws", &aws_net, internet.ip(30)),
+        ("azure", &azure_net, internet.ip(31)),
+    ] {
         let script = format!(
             "set -e; iptables -t nat -A POSTROUTING -s {0}.0/24 ! -d {0}.0/24 -j MASQUERADE; \
              ip addr add 169.254.169.254/32 dev lo; exec python3 -u /stand-ins/metadata.py {resource_id}",
             net.prefix
         );
-        let nat = lab.create(&format!("{cloud}-nat"), &internet, &nat_ip, &[
-            "--cap-add", "NET_ADMIN", "--sysctl", "net.ipv4.ip_forward=1", "-v", &stand_ins_mount, "--entrypoint", "sh",
-        ], &[HOST_IMAGE, "-c", &script]);
+        let nat = lab.create(
+            &format!("{cloud}-nat"),
+            &internet,
+            &nat_ip,
+            &[
+                "--cap-add",
+                "NET_ADMIN",
+                "--sysctl",
+                "net.ipv4.ip_forward=1",
+                "-v",
+                &stand_ins_mount,
+                "--entrypoint",
+                "sh",
+            ],
+            &[HOST_IMAGE, "-c", &script],
+        );
         docker(&["network", "connect", "--ip", &net.ip(5), &net.name, &nat]);
         lab.start(&nat);
         nats.push(nat);
@@ -462,10 +733,24 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
 
     let aws_inputs = HostInputs {
         tfvars: {
-            let mut vars = runner_tfvars(&run_id, &orchestrator_url, &api_key, &runner_image_url, &good_commit, &git_url, json!(AWS_TTL_MINUTES));
+            let mut vars = runner_tfvars(
+                &run_id,
+                &orchestrator_url,
+                &api_key,
+                &runner_image_url,
+                &good_commit,
+                &git_url,
+                json!(AWS_TTL_MINUTES),
+            );
             vars["region"] = json!("eu-west-1");
             vars["instance_types"] = json!([AWS_TYPE]);
-            for key in ["meta_region", "meta_vpc_id", "meta_vpc_cidr", "meta_route_table_id", "bastion_private_ip"] {
+            for key in [
+                "meta_region",
+                "meta_vpc_id",
+                "meta_vpc_cidr",
+                "meta_route_table_id",
+                "bastion_private_ip",
+            ] {
                 vars[key] = json!("stand-in");
             }
             vars
@@ -474,11 +759,24 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
             "default_vcpus": 2, "default_threads_per_core": 2, "supported_architectures": ["i386", "x86_64"],
         }}}}}),
     };
-    let aws_user_data = render_user_data(&stack("aws"), "aws_instance.runner", Some(&format!("{AWS_TYPE}-0")), &aws_inputs)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let aws_user_data = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some(&format!("{AWS_TYPE}-0")),
+        &aws_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let azure_inputs = HostInputs {
         tfvars: {
-            let mut vars = runner_tfvars(&run_id, &orchestrator_url, &api_key, &runner_image_url, &broken_commit, &git_url, json!(AZURE_TTL_MINUTES));
+            let mut vars = runner_tfvars(
+                &run_id,
+                &orchestrator_url,
+                &api_key,
+                &runner_image_url,
+                &broken_commit,
+                &git_url,
+                json!(AZURE_TTL_MINUTES),
+            );
             vars["region"] = json!("westeurope");
             vars["instance_types"] = json!([AZURE_TYPE]);
             vars["allowed_ssh_cidr"] = json!("203.0.113.7/32");
@@ -487,35 +785,88 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         },
         known: json!({}),
     };
-    let azure_user_data = render_user_data(&stack("azure"), "azurerm_linux_virtual_machine.runner", Some(&format!("{AZURE_TYPE}-0")), &azure_inputs)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let azure_user_data = render_user_data(
+        &stack("azure"),
+        "azurerm_linux_virtual_machine.runner",
+        Some(&format!("{AZURE_TYPE}-0")),
+        &azure_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
 
-    let trust = format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", certs.join("arm.pem").display());
+    let trust = format!(
+        "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+        certs.join("arm.pem").display()
+    );
     let arm_host = format!("management.azure.com:{arm_ip}");
     let aws_host = lab.host("aws-runner", &aws_net, &aws_net.ip(10), &aws_user_data, &[]);
-    let azure_host = lab.host("azure-runner", &azure_net, &azure_net.ip(10), &azure_user_data, &["-v", &trust, "--add-host", &arm_host]);
+    let azure_host = lab.host(
+        "azure-runner",
+        &azure_net,
+        &azure_net.ip(10),
+        &azure_user_data,
+        &["-v", &trust, "--add-host", &arm_host],
+    );
     for (host, net) in [(&aws_host, &aws_net), (&azure_host, &azure_net)] {
         lab.start(host);
         // The subnet's route table: everything through the NAT.
-        let (ok, out) = lab.exec(host, &["ip", "route", "replace", "default", "via", &net.ip(5)]);
+        let (ok, out) = lab.exec(
+            host,
+            &["ip", "route", "replace", "default", "via", &net.ip(5)],
+        );
         assert!(ok, "{out}");
     }
     for host in [&aws_host, &azure_host] {
-        lab.wait_for(&format!("{host}: Docker inside"), BOOT_TIMEOUT, || lab.exec(host, &["docker", "info"]).0).await;
+        lab.wait_for(&format!("{host}: Docker inside"), BOOT_TIMEOUT, || {
+            lab.exec(host, &["docker", "info"]).0
+        })
+        .await;
         load_bench_image(host);
     }
 
     // The firewall of both runner hosts, once the runner waits for the run (the host script
     // set it before starting the runner).
     for (host, nat) in [(&aws_host, &nats[0]), (&azure_host, &nats[1])] {
-        lab.wait_for(&format!("{host}: the runner container"), BOOT_TIMEOUT, || {
-            lab.exec(host, &["docker", "inspect", "rcb-runner"]).0
-        }).await;
+        lab.wait_for(
+            &format!("{host}: the runner container"),
+            BOOT_TIMEOUT,
+            || lab.exec(host, &["docker", "inspect", "rcb-runner"]).0,
+        )
+        .await;
         let probe = "require 'net/http'; http = Net::HTTP.new('169.254.169.254', 80); http.open_timeout = 3; print http.get('/probe').body";
-        let (bridged, out) = lab.exec(host, &["docker", "run", "--rm", "rcb/ruby:3.1.2", "ruby", "-e", probe]);
-        assert!(!bridged, "{host}: a container on Docker's bridge reached the metadata service: {out}");
-        let (hosted, out) = lab.exec(host, &["docker", "run", "--rm", "--network", "host", "rcb/ruby:3.1.2", "ruby", "-e", probe]);
-        assert!(hosted && out.contains("stand-in metadata"), "{host}: host networking (the runner's) did not reach the metadata service: {out}");
+        let (bridged, out) = lab.exec(
+            host,
+            &[
+                "docker",
+                "run",
+                "--rm",
+                "rcb/ruby:3.1.2",
+                "ruby",
+                "-e",
+                probe,
+            ],
+        );
+        assert!(
+            !bridged,
+            "{host}: a container on Docker's bridge reached the metadata service: {out}"
+        );
+        let (hosted, out) = lab.exec(
+            host,
+            &[
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "rcb/ruby:3.1.2",
+                "ruby",
+                "-e",
+                probe,
+            ],
+        );
+        assert!(
+            hosted && out.contains("stand-in metadata"),
+            "{host}: host networking (the runner's) did not reach the metadata service: {out}"
+        );
         let (_, rules) = lab.exec(host, &["iptables", "-S", "DOCKER-USER"]);
         assert!(rules.contains("-d 169.254.169.254/32 -j DROP"), "{rules}");
         let requests = lab.logs(nat);
@@ -528,42 +879,97 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         "debug_mode": true,
         "ruby_bench": {"benchmarks": ["fib"], "modes": ["interp"], "warmup": 1, "bench": 2},
     });
-    let response = http.post(format!("{orchestrator_url}/run/start")).bearer_auth(&api_key).json(&config).send().await.unwrap();
+    let response = http
+        .post(format!("{orchestrator_url}/run/start"))
+        .bearer_auth(&api_key)
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 
     // The AWS host: its task completes, the runner exits 0 and the host powers off.
-    lab.wait_for("the AWS runner host powered off", BOOT_TIMEOUT, || !lab.running(&aws_host)).await;
+    lab.wait_for("the AWS runner host powered off", BOOT_TIMEOUT, || {
+        !lab.running(&aws_host)
+    })
+    .await;
     let console = lab.logs(&aws_host);
-    assert!(console.contains("rcb: the runner finished (every slot got done)"), "{console}");
+    assert!(
+        console.contains("rcb: the runner finished (every slot got done)"),
+        "{console}"
+    );
 
     // The Azure host: its task fails in debug mode, the runner exits 3, the host stays up.
     lab.wait_for("the Azure runner exited 3", BOOT_TIMEOUT, || {
-        lab.exec(&azure_host, &["journalctl", "--no-pager", "-u", "rcb-runner"]).1.contains("the runner exited 3")
-    }).await;
+        lab.exec(
+            &azure_host,
+            &["journalctl", "--no-pager", "-u", "rcb-runner"],
+        )
+        .1
+        .contains("the runner exited 3")
+    })
+    .await;
     assert!(lab.running(&azure_host));
 
     // The run is complete: the AWS task's results and the Azure task's failure in the archive.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let status = loop {
-        let status: Value = http.get(format!("{orchestrator_url}/run")).bearer_auth(&api_key).send().await.unwrap().json().await.unwrap();
+        let status: Value = http
+            .get(format!("{orchestrator_url}/run"))
+            .bearer_auth(&api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if status["status"] == "complete" {
             break status;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the run did not complete: {status}{}", lab.report());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run did not complete: {status}{}",
+            lab.report()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let archive = status["gzip_url"].as_str().unwrap_or_else(|| panic!("no archive: {status}"));
-    let bytes = http.get(archive).send().await.unwrap().bytes().await.unwrap();
+    let archive = status["gzip_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no archive: {status}"));
+    let bytes = http
+        .get(archive)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     std::fs::write(dir.join("results.tar.gz"), &bytes).unwrap();
-    let listing = Command::new("tar").arg("-tzf").arg(dir.join("results.tar.gz")).output().unwrap();
+    let listing = Command::new("tar")
+        .arg("-tzf")
+        .arg(dir.join("results.tar.gz"))
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.contains(&format!("{AWS_TYPE}-1/meta.json")), "{listing}");
-    assert!(listing.contains(&format!("{AZURE_TYPE}-1/error.json")), "{listing}");
+    assert!(
+        listing.contains(&format!("{AWS_TYPE}-1/meta.json")),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&format!("{AZURE_TYPE}-1/error.json")),
+        "{listing}"
+    );
 
     // The TTL backstop: the Azure host asks Azure to deallocate it, and "Azure" stops it.
-    lab.wait_for("the Azure host asked to be deallocated", Duration::from_secs(120), || {
-        lab.logs(&arm).contains(&format!("arm: accepted POST {resource_id}/deallocate"))
-    }).await;
+    lab.wait_for(
+        "the Azure host asked to be deallocated",
+        Duration::from_secs(120),
+        || {
+            lab.logs(&arm)
+                .contains(&format!("arm: accepted POST {resource_id}/deallocate"))
+        },
+    )
+    .await;
     let (_, journal) = lab.exec(&azure_host, &["journalctl", "--no-pager"]);
     assert!(journal.contains("rcb: deallocation requested"), "{journal}");
     docker(&["stop", "--time", "5", &azure_host]);

@@ -679,16 +679,24 @@ pub fn broad_azure_roles(stack: &Stack) -> Vec<String> {
         let address = role.address();
         let permissions: Vec<_> = role.body.get_blocks("permissions").collect();
         if permissions.is_empty() {
-            problems.push(format!("{}: {address} has no permissions block", stack.name));
+            problems.push(format!(
+                "{}: {address} has no permissions block",
+                stack.name
+            ));
         }
         for block in permissions {
             let actions: Option<Vec<String>> = match attr(&block.body, "actions") {
-                Some(Expression::Array(items)) => items.iter().map(|a| as_str(a).map(str::to_owned)).collect(),
+                Some(Expression::Array(items)) => {
+                    items.iter().map(|a| as_str(a).map(str::to_owned)).collect()
+                }
                 _ => None,
             };
             match actions {
                 Some(actions) => {
-                    for action in actions.iter().filter(|a: &&String| !AZURE_ROLE_ACTIONS.contains(&a.as_str())) {
+                    for action in actions
+                        .iter()
+                        .filter(|a: &&String| !AZURE_ROLE_ACTIONS.contains(&a.as_str()))
+                    {
                         problems.push(format!(
                             "{}: {address} grants {action}; a run's role may grant only {}",
                             stack.name,

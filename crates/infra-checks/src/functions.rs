@@ -14,7 +14,11 @@ type Function = fn(FuncArgs) -> Result<Value, String>;
 /// Declares every function of this module in `ctx`.
 pub fn declare(ctx: &mut Context) {
     let number = |f: Function| FuncDef::builder().param(ParamType::Number).build(f);
-    let numbers = |f: Function| FuncDef::builder().variadic_param(ParamType::Number).build(f);
+    let numbers = |f: Function| {
+        FuncDef::builder()
+            .variadic_param(ParamType::Number)
+            .build(f)
+    };
     let any = |f: Function| FuncDef::builder().param(ParamType::Any).build(f);
     let string = |f: Function| FuncDef::builder().param(ParamType::String).build(f);
     ctx.declare_func("ceil", number(ceil));
@@ -62,7 +66,9 @@ pub fn declare(ctx: &mut Context) {
     );
     ctx.declare_func(
         "merge",
-        FuncDef::builder().variadic_param(ParamType::Any).build(merge),
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(merge),
     );
     ctx.declare_func("range", numbers(range));
     ctx.declare_func(
@@ -293,7 +299,10 @@ fn base64encode(args: FuncArgs) -> Result<Value, String> {
 fn templatefile(args: FuncArgs) -> Result<Value, String> {
     let path = string_of(&args[0], "templatefile")?;
     let Value::Object(vars) = &args[1] else {
-        return Err(format!("templatefile: expected an object of variables, got {}", args[1]));
+        return Err(format!(
+            "templatefile: expected an object of variables, got {}",
+            args[1]
+        ));
     };
     crate::templates::render(Path::new(path), vars.clone())
         .map(Value::from)

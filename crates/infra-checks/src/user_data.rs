@@ -70,12 +70,19 @@ pub fn template_call(
     let mut calls = TemplateCalls::default();
     calls.visit_expr(expr);
     let [call] = calls.0.as_slice() else {
-        bail!("{address}: expected one templatefile() call in its user data, found {}", calls.0.len());
+        bail!(
+            "{address}: expected one templatefile() call in its user data, found {}",
+            calls.0.len()
+        );
     };
     let (Some(path), Some(vars)) = (call.args.get(0), call.args.get(1)) else {
         bail!("{address}: templatefile() needs a path and variables");
     };
-    let path = as_string(evaluate(&ctx, path, &format!("{address}: the template's path"))?)?;
+    let path = as_string(evaluate(
+        &ctx,
+        path,
+        &format!("{address}: the template's path"),
+    )?)?;
     match evaluate(&ctx, vars, &format!("{address}: the template's variables"))? {
         Value::Object(vars) => Ok((PathBuf::from(path), vars)),
         other => bail!("{address}: the template's variables are not an object: {other}"),
@@ -113,8 +120,7 @@ fn resource_context<'s>(
     let mut ctx = stack_context(stack, inputs)?;
     if let Some(for_each) = attr(resource.body, "for_each") {
         let instances = evaluate(&ctx, for_each, &format!("{address}.for_each"))?;
-        let key =
-            instance.with_context(|| format!("{address} has for_each: name an instance"))?;
+        let key = instance.with_context(|| format!("{address} has for_each: name an instance"))?;
         let Value::Object(instances) = instances else {
             bail!("{address}.for_each is not a map: {instances}");
         };
@@ -165,7 +171,10 @@ fn stack_context(stack: &Stack, inputs: &HostInputs) -> anyhow::Result<Context<'
     }
     for name in tfvars.keys() {
         if stack.variable(name).is_none() {
-            bail!("{}: the tfvars set {name}, which the stack does not declare", stack.name);
+            bail!(
+                "{}: the tfvars set {name}, which the stack does not declare",
+                stack.name
+            );
         }
     }
     ctx.declare_var("var", Value::Object(vars));
@@ -182,7 +191,12 @@ fn stack_context(stack: &Stack, inputs: &HostInputs) -> anyhow::Result<Context<'
     let mut pending: Vec<_> = stack
         .locals()
         .into_iter()
-        .map(|a| (a.key.as_str().to_owned(), hcl::Expression::from(a.value.clone())))
+        .map(|a| {
+            (
+                a.key.as_str().to_owned(),
+                hcl::Expression::from(a.value.clone()),
+            )
+        })
         .collect();
     let mut locals = hcl::Map::new();
     loop {
@@ -203,7 +217,11 @@ fn stack_context(stack: &Stack, inputs: &HostInputs) -> anyhow::Result<Context<'
     Ok(ctx)
 }
 
-fn evaluate(ctx: &Context, expr: &hcl::edit::expr::Expression, what: &str) -> anyhow::Result<Value> {
+fn evaluate(
+    ctx: &Context,
+    expr: &hcl::edit::expr::Expression,
+    what: &str,
+) -> anyhow::Result<Value> {
     hcl::Expression::from(expr.clone())
         .evaluate(ctx)
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))

@@ -925,7 +925,13 @@ fn runner_user_data_renders_as_terraform_would() {
 
     let mut aws_vars = runner_tfvars();
     aws_vars["instance_types"] = serde_json::json!(["c7i.large"]);
-    for key in ["meta_region", "meta_vpc_id", "meta_vpc_cidr", "meta_route_table_id", "bastion_private_ip"] {
+    for key in [
+        "meta_region",
+        "meta_vpc_id",
+        "meta_vpc_cidr",
+        "meta_route_table_id",
+        "bastion_private_ip",
+    ] {
         aws_vars[key] = serde_json::json!("x");
     }
     let aws = HostInputs {
@@ -934,39 +940,76 @@ fn runner_user_data_renders_as_terraform_would() {
             "default_vcpus": 2, "default_threads_per_core": 2, "supported_architectures": ["i386", "x86_64"]
         }}}}}),
     };
-    let text = render_user_data(&stack("aws"), "aws_instance.runner", Some("c7i.large-1"), &aws)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let text = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some("c7i.large-1"),
+        &aws,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     // Terraform's jsonencode writes < > & as \u escapes.
     assert!(text.contains(r"API_KEY=key\u003c\u0026\u003e\n"), "{text}");
     let env = written_file(&text, "/etc/rcb/runner.env");
     let expected = [
-        "API_KEY=key<&>", "BENCH_IMAGE_REPO=ruby", "CLAIM_RETRY_SECS=600", "HEARTBEAT_INTERVAL_SECS=30",
-        "INSTANCE_TYPE=c7i.large", "ORCHESTRATOR_URL=http://203.0.113.9", "PROVIDER=aws",
-        "RUBY_BENCH_COMMIT=abc123", "RUBY_BENCH_GIT_URL=https://github.com/ruby/ruby-bench.git",
-        "RUNNER_CACHE_DIR=/var/cache/rcb-runner", "RUNNER_ID=rcb-42-c7i.large-1", "SLOTS=2", "SLOT_MODE=vcpu",
+        "API_KEY=key<&>",
+        "BENCH_IMAGE_REPO=ruby",
+        "CLAIM_RETRY_SECS=600",
+        "HEARTBEAT_INTERVAL_SECS=30",
+        "INSTANCE_TYPE=c7i.large",
+        "ORCHESTRATOR_URL=http://203.0.113.9",
+        "PROVIDER=aws",
+        "RUBY_BENCH_COMMIT=abc123",
+        "RUBY_BENCH_GIT_URL=https://github.com/ruby/ruby-bench.git",
+        "RUNNER_CACHE_DIR=/var/cache/rcb-runner",
+        "RUNNER_ID=rcb-42-c7i.large-1",
+        "SLOTS=2",
+        "SLOT_MODE=vcpu",
     ];
     assert_eq!(env.lines().collect::<Vec<_>>(), expected);
     assert_eq!(
         written_file(&text, "/etc/rcb/runner-image.url"),
         "http://s3.example/runner-x86_64.tar.gz?X-Amz-Signature=1&b=2"
     );
-    assert!(text.contains(r#"["systemd-run","--unit=rcb-ttl","--on-active=30min","/usr/local/sbin/rcb-poweroff"]"#), "{text}");
+    assert!(
+        text.contains(
+            r#"["systemd-run","--unit=rcb-ttl","--on-active=30min","/usr/local/sbin/rcb-poweroff"]"#
+        ),
+        "{text}"
+    );
     assert_eq!(
         written_file(&text, "/usr/local/sbin/rcb-runner-host"),
         std::fs::read_to_string(terraform_root().join("shared/runner-host.sh")).unwrap()
     );
-    let missing = render_user_data(&stack("aws"), "aws_instance.runner", Some("c7i.large-3"), &aws);
+    let missing = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some("c7i.large-3"),
+        &aws,
+    );
     assert!(format!("{:#}", missing.err().expect("no fourth runner")).contains("c7i.large-2"));
 
     let mut azure_vars = runner_tfvars();
     azure_vars["instance_types"] = serde_json::json!(["Standard_F2als_v6"]);
     azure_vars["allowed_ssh_cidr"] = serde_json::json!("203.0.113.7/32");
     azure_vars["self_deallocate"] = serde_json::json!(true);
-    let azure = HostInputs { tfvars: azure_vars, known: serde_json::json!({}) };
-    let text = render_user_data(&stack("azure"), "azurerm_linux_virtual_machine.runner", Some("Standard_F2als_v6-0"), &azure)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let azure = HostInputs {
+        tfvars: azure_vars,
+        known: serde_json::json!({}),
+    };
+    let text = render_user_data(
+        &stack("azure"),
+        "azurerm_linux_virtual_machine.runner",
+        Some("Standard_F2als_v6-0"),
+        &azure,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let env = written_file(&text, "/etc/rcb/runner.env");
-    assert!(env.contains("PROVIDER=azure\n") && env.contains("RUNNER_ID=rcb-42-standard-f2als-v6-0\n") && env.contains("SLOTS=2\n"), "{env}");
+    assert!(
+        env.contains("PROVIDER=azure\n")
+            && env.contains("RUNNER_ID=rcb-42-standard-f2als-v6-0\n")
+            && env.contains("SLOTS=2\n"),
+        "{env}"
+    );
     assert!(written_file(&text, "/usr/local/sbin/rcb-poweroff").contains("deallocate"));
 }
 
@@ -994,13 +1037,25 @@ fn orchestrator_user_data_renders_as_terraform_would() {
     assert_eq!(
         env.lines().collect::<Vec<_>>(),
         [
-            "API_KEY=apikey", "AWS_REGION=eu-west-1", "DATABASE_URL=postgres://postgres:pgpw@127.0.0.1:5432/rcb",
-            "HEARTBEAT_CHECK_INTERVAL_SECS=60", "HEARTBEAT_TIMEOUT_SECS=120", "LISTEN_ADDR=127.0.0.1:8080",
-            "NO_RUNNER_TIMEOUT_SECS=1200", "OPERATOR_PASSWORD=oppw", "S3_BUCKET=rcb-42-results",
+            "API_KEY=apikey",
+            "AWS_REGION=eu-west-1",
+            "DATABASE_URL=postgres://postgres:pgpw@127.0.0.1:5432/rcb",
+            "HEARTBEAT_CHECK_INTERVAL_SECS=60",
+            "HEARTBEAT_TIMEOUT_SECS=120",
+            "LISTEN_ADDR=127.0.0.1:8080",
+            "NO_RUNNER_TIMEOUT_SECS=1200",
+            "OPERATOR_PASSWORD=oppw",
+            "S3_BUCKET=rcb-42-results",
         ]
     );
-    assert_eq!(written_file(&text, "/etc/rcb/Caddyfile"), ":80 {\n\treverse_proxy 127.0.0.1:8080\n}\n");
-    assert_eq!(written_file(&text, "/etc/rcb/postgres.env"), "POSTGRES_DB=rcb\nPOSTGRES_PASSWORD=pgpw\n");
+    assert_eq!(
+        written_file(&text, "/etc/rcb/Caddyfile"),
+        ":80 {\n\treverse_proxy 127.0.0.1:8080\n}\n"
+    );
+    assert_eq!(
+        written_file(&text, "/etc/rcb/postgres.env"),
+        "POSTGRES_DB=rcb\nPOSTGRES_PASSWORD=pgpw\n"
+    );
 
     let (path, vars) = template_call(&meta, "aws_instance.orchestrator", None, &inputs)
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -1039,11 +1094,17 @@ fn broad_azure_roles_are_caught() {
         }
         "#,
     ));
-    assert_finds(&problems, "assigns the built-in role \"Virtual Machine Contributor\"");
+    assert_finds(
+        &problems,
+        "assigns the built-in role \"Virtual Machine Contributor\"",
+    );
     assert_finds(&problems, "not a role defined in the stack");
     assert_finds(&problems, "not to one VM");
     assert_finds(&problems, "grants Microsoft.Compute/virtualMachines/*");
     assert_finds(&problems, "grants data actions");
-    assert_finds(&problems, "azurerm_role_definition.empty has no permissions block");
+    assert_finds(
+        &problems,
+        "azurerm_role_definition.empty has no permissions block",
+    );
     assert_eq!(problems.len(), 6, "{problems:#?}");
 }

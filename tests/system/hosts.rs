@@ -850,18 +850,16 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         )
         .await;
         let probe = "require 'net/http'; http = Net::HTTP.new('169.254.169.254', 80); http.open_timeout = 3; print http.get('/probe').body";
-        let (bridged, out) = lab.exec(
-            host,
-            &[
-                "docker",
-                "run",
-                "--rm",
-                "rcb/ruby:3.1.2",
-                "ruby",
-                "-e",
-                probe,
-            ],
-        );
+        let bridged_probe = [
+            "docker",
+            "run",
+            "--rm",
+            "rcb/ruby:3.1.2",
+            "ruby",
+            "-e",
+            probe,
+        ];
+        let (bridged, out) = lab.exec(host, &bridged_probe);
         assert!(
             !bridged,
             "{host}: a container on Docker's bridge reached the metadata service: {out}"
@@ -886,6 +884,18 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         );
         let (_, rules) = lab.exec(host, &["iptables", "-S", "DOCKER-USER"]);
         assert!(rules.contains("-d 169.254.169.254/32 -j DROP"), "{rules}");
+        // The rule is what stops the bridged container: without it, the same probe gets
+        // through (and then the rule goes back).
+        let rule = ["DOCKER-USER", "-d", "169.254.169.254/32", "-j", "DROP"];
+        let without = [&["iptables", "-D"][..], &rule[..]].concat();
+        assert!(lab.exec(host, &without).0);
+        let (open, out) = lab.exec(host, &bridged_probe);
+        assert!(
+            open,
+            "{host}: without the rule the probe still failed: {out}"
+        );
+        let with = [&["iptables", "-I"][..], &rule[..]].concat();
+        assert!(lab.exec(host, &with).0);
         let requests = lab.logs(nat);
         assert!(requests.contains("GET /probe"), "{requests}");
     }

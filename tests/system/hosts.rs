@@ -1,7 +1,7 @@
 //! The hosts' boot scripts for real: each host's user data rendered from the Terraform
 //! stacks as Terraform would (`infra_checks::user_data`), from the variables the master
 //! script writes, and booted by Debian's cloud-init in a container standing in for the host
-//! (`rcb/host:bookworm`: systemd as PID 1, its own Docker engine, privileged).
+//! (`rcb/host:bookworm`: systemd as PID 1, its own Docker engine, all capabilities but one).
 //!
 //! The network is the clouds' in miniature, each part on addresses of its own:
 //!
@@ -207,11 +207,28 @@ impl Lab {
             format!("instance-id: {part}\nlocal-hostname: {part}\n"),
         )
         .unwrap();
+        // As privileged as this machine's Docker allows (its processes lack
+        // CAP_SYS_RESOURCE, so --privileged fails): every other capability, no seccomp or
+        // AppArmor profile, every device, and the cgroup hierarchy writable for the host's
+        // own Docker engine.
         let mut args = vec![
-            "--privileged",
-            "--tty",
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "SYS_RESOURCE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--device-cgroup-rule",
+            "a *:* rwm",
             "--cgroupns",
-            "private",
+            "host",
+            "--volume",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "--tty",
             "--tmpfs",
             "/run:rw,exec,mode=755",
             "--tmpfs",

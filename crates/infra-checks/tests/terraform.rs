@@ -983,10 +983,16 @@ fn runner_user_data_renders_as_terraform_would() {
     let missing = render_user_data(
         &stack("aws"),
         "aws_instance.runner",
-        Some("c7i.large-3"),
+        Some("c7i.large-2"),
         &aws,
     );
-    assert!(format!("{:#}", missing.err().expect("no fourth runner")).contains("c7i.large-2"));
+    assert!(
+        format!(
+            "{:#}",
+            missing.err().expect("3 runs on 2 slots: two runners")
+        )
+        .contains(r#"it has ["c7i.large-0", "c7i.large-1"]"#)
+    );
 
     let mut azure_vars = runner_tfvars();
     azure_vars["instance_types"] = serde_json::json!(["Standard_F2als_v6"]);

@@ -12,8 +12,9 @@
 //!   container, which also serves the cloud's metadata service on 169.254.169.254 (off the
 //!   host, as on a cloud).
 //!
-//! Every network is internal (no way out of this machine): the hosts' packages were
-//! installed from Debian's archive when the image was made, and their apt sources are empty.
+//! Nothing leaves this machine: the internet is an internal network, and the runner hosts'
+//! only route out is their NAT (see `Lab::network`). The hosts' packages were installed from
+//! Debian's archive when the image was made, and their apt sources are empty.
 //! Runners reach the orchestrator only at its public URL and S3 only at the signed endpoint.
 //!
 //! What differs from the clouds: the orchestrator's S3 endpoint and keys are added to its
@@ -134,20 +135,23 @@ impl Lab {
         ]
     }
 
-    /// An internal network on a free 10.x.y.0/24 (tried until Docker finds no overlap).
-    fn network(&mut self, part: &str) -> Network {
+    /// A network on a free 10.x.y.0/24 (tried until Docker finds no overlap). `internal`
+    /// networks carry only traffic within their subnet (Docker drops the rest, even between
+    /// two of its containers); a cloud's private network needs its NAT to forward to other
+    /// subnets, so it is a plain bridge whose way out through this machine (a default route
+    /// Docker gives, without masquerading) is replaced by the NAT at once.
+    fn network(&mut self, part: &str, internal: bool) -> Network {
         let name = self.name(part);
         for _ in 0..20 {
             let seed = rand_u32();
             let prefix = format!("10.{}.{}", 100 + seed % 150, (seed >> 8) % 256);
             let subnet = format!("{prefix}.0/24");
-            let mut args = vec![
-                "network",
-                "create",
-                "--internal",
-                "--subnet",
-                subnet.as_str(),
-            ];
+            let mut args = vec!["network", "create", "--subnet", subnet.as_str()];
+            if internal {
+                args.push("--internal");
+            } else {
+                args.extend(["-o", "com.docker.network.bridge.enable_ip_masquerade=false"]);
+            }
             let labels = self.labels();
             args.extend(labels.iter().map(String::as_str));
             args.push(name.as_str());
@@ -514,9 +518,9 @@ fn load_bench_image(tarball: &Path, host: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     let mut lab = Lab::new();
-    let internet = lab.network("internet");
-    let aws_net = lab.network("aws");
-    let azure_net = lab.network("azure");
+    let internet = lab.network("internet", true);
+    let aws_net = lab.network("aws", false);
+    let azure_net = lab.network("azure", false);
     let run_id = format!(
         "{}",
         std::time::SystemTime::now()

@@ -44,7 +44,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The Azure runner's TTL backstop, in minutes: longer than its boot and failed task take,
 /// short enough not to wait long for it.
-const AZURE_TTL_MINUTES: f64 = 2.0;
+const AZURE_TTL_MINUTES: f64 = 1.5;
 
 /// The AWS runner's TTL backstop, in minutes: never reached here.
 const AWS_TTL_MINUTES: u64 = 30;
@@ -453,14 +453,10 @@ impl Bucket {
         }
     }
 
-    /// `docker save IMAGE | gzip -1` into the bucket, as the master script uploads images;
-    /// the presigned GET URL.
-    async fn upload_image(&self, dir: &Path, image: &str, key: &str) -> String {
-        let file = dir.join(key.replace('/', "-"));
-        shell(&format!(
-            "docker save {image} | gzip -1 > {}",
-            file.display()
-        ));
+    /// The saved image into the bucket, as the master script uploads images; the presigned
+    /// GET URL.
+    async fn upload_image(&self, image: &str, key: &str) -> String {
+        let file = saved_image(image);
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&file)
             .await
             .unwrap();
@@ -472,9 +468,39 @@ impl Bucket {
             .send()
             .await
             .unwrap_or_else(|e| panic!("upload of {key}: {e:?}"));
-        std::fs::remove_file(&file).unwrap();
         self.presigner.get_url(key).await.unwrap()
     }
+}
+
+/// `docker save IMAGE | gzip -1`, as the master script saves images, cached by the image's
+/// id in `~/.cache/rcb/saved-images/` (saving is most of the time this test would take
+/// otherwise); an older save of the same image is removed.
+fn saved_image(image: &str) -> std::path::PathBuf {
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+    let id = id.trim_start_matches("sha256:");
+    let name = image.replace(['/', ':'], "-");
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    let cache = Path::new(&home).join(".cache/rcb/saved-images");
+    std::fs::create_dir_all(&cache).unwrap();
+    let file = cache.join(format!("{name}-{}.tar.gz", &id[..16]));
+    if !file.exists() {
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
+            {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let partial = file.with_extension("partial");
+        shell(&format!(
+            "docker save {image} | gzip -1 > {}",
+            partial.display()
+        ));
+        std::fs::rename(&partial, &file).unwrap();
+    }
+    file
 }
 
 fn stack(name: &str) -> Stack {
@@ -518,6 +544,8 @@ fn load_bench_image(tarball: &Path, host: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     let mut lab = Lab::new();
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("hosts: {what} at {:.0}s", started.elapsed().as_secs_f64());
     let internet = lab.network("internet", true);
     let aws_net = lab.network("aws", false);
     let azure_net = lab.network("azure", false);
@@ -617,17 +645,9 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     );
     lab.start(&arm);
 
+    phase("the internet is up");
     // --- meta: the bucket and the images in it, then the orchestrator host --------------
-    let bench_image = {
-        let tarball = dir.join("ruby.tar");
-        std::thread::spawn(move || {
-            shell(&format!(
-                "docker save rcb/ruby:3.1.2 > {}",
-                tarball.display()
-            ));
-            tarball
-        })
-    };
+    let bench_image = std::thread::spawn(|| saved_image("rcb/ruby:3.1.2"));
     let bucket = Bucket::create(
         &s3_endpoint,
         &access_key,
@@ -636,17 +656,13 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     )
     .await;
     let orchestrator_image_url = bucket
-        .upload_image(
-            &dir,
-            "rcb/orchestrator:latest",
-            "images/orchestrator.tar.gz",
-        )
+        .upload_image("rcb/orchestrator:latest", "images/orchestrator.tar.gz")
         .await;
     let postgres_image_url = bucket
-        .upload_image(&dir, "rcb/postgres:15", "images/postgres.tar.gz")
+        .upload_image("rcb/postgres:15", "images/postgres.tar.gz")
         .await;
     let runner_image_url = bucket
-        .upload_image(&dir, "rcb/runner:latest", "images/runner-x86_64.tar.gz")
+        .upload_image("rcb/runner:latest", "images/runner-x86_64.tar.gz")
         .await;
 
     let public_ip = internet.ip(20);
@@ -683,6 +699,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         "{env}S3_ENDPOINT_URL={s3_endpoint}\nAWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n"
     )));
     let orchestrator_user_data = infra_checks::templates::render(&template, vars).unwrap();
+    phase("the images are in the bucket");
     let orchestrator = lab.host(
         "orchestrator",
         &internet,
@@ -713,6 +730,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    phase("the orchestrator host answers /health");
     // Nothing but Caddy answers on the public address.
     for port in [8080, 5432] {
         assert!(
@@ -854,6 +872,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         })
         .await;
     }
+    phase("Docker runs in both runner hosts");
     let bench_image = bench_image.join().expect("docker save rcb/ruby:3.1.2");
     std::thread::scope(|scope| {
         for host in [&aws_host, &azure_host] {
@@ -861,6 +880,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         }
     });
 
+    phase("the benchmark image is in both runner hosts");
     // The firewall of both runner hosts, once the runner waits for the run (the host script
     // set it before starting the runner).
     for (host, nat) in [(&aws_host, &nats[0]), (&azure_host, &nats[1])] {
@@ -921,6 +941,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         assert!(requests.contains("GET /probe"), "{requests}");
     }
 
+    phase("the firewall holds on both runner hosts");
     // --- the run ----------------------------------------------------------------------------
     let config = json!({
         "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": [AWS_TYPE], "azure": [AZURE_TYPE],
@@ -947,6 +968,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         "{console}"
     );
 
+    phase("the AWS runner host powered off");
     // The Azure host: its task fails in debug mode, the runner exits 3, the host stays up.
     lab.wait_for("the Azure runner exited 3", BOOT_TIMEOUT, || {
         lab.exec(
@@ -959,6 +981,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     .await;
     assert!(lab.running(&azure_host));
 
+    phase("the Azure runner exited 3");
     // The run is complete: the AWS task's results and the Azure task's failure in the archive.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let status = loop {
@@ -1008,6 +1031,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         "{listing}"
     );
 
+    phase("the run is complete");
     // The TTL backstop: the Azure host asks Azure to deallocate it, and "Azure" stops it.
     lab.wait_for(
         "the Azure host asked to be deallocated",
@@ -1018,8 +1042,10 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         },
     )
     .await;
-    let (_, journal) = lab.exec(&azure_host, &["journalctl", "--no-pager"]);
+    let (_, journal) = lab.exec(&azure_host, &["journalctl", "--no-pager", "-u", "rcb-ttl"]);
     assert!(journal.contains("rcb: deallocation requested"), "{journal}");
+    eprintln!("hosts: the Azure host's TTL backstop:\n{journal}");
+    phase("the TTL backstop asked to deallocate the Azure host");
     docker(&["stop", "--time", "5", &azure_host]);
     drop(lab);
 }

@@ -989,7 +989,7 @@ fn runner_user_data_renders_as_terraform_would() {
     assert!(
         format!(
             "{:#}",
-            missing.err().expect("3 runs on 2 slots: two runners")
+            missing.expect_err("3 runs on 2 slots: two runners")
         )
         .contains(r#"it has ["c7i.large-0", "c7i.large-1"]"#)
     );

@@ -572,6 +572,9 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
             &format!("S3_LOCAL_ACCESS_KEY={access_key}"),
             "-e",
             &format!("S3_LOCAL_SECRET_KEY={secret_key}"),
+            // The bucket in memory: the images are 450 MB, written once and read once.
+            "--tmpfs",
+            "/data:rw,size=2g",
         ],
         &["rcb/s3-local:latest"],
     );
@@ -594,34 +597,39 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     let certs = dir.join("arm");
     std::fs::create_dir_all(&certs).unwrap();
     let certs_mount = format!("{}:/certs", certs.display());
-    docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &certs_mount,
-        "--entrypoint",
-        "openssl",
-        HOST_IMAGE,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=management.azure.com",
-        "-addext",
-        "subjectAltName=DNS:management.azure.com",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-keyout",
-        "/certs/arm.key",
-        "-out",
-        "/certs/arm.pem",
-    ]);
+    let labels = lab.labels();
+    let mut openssl = vec!["run", "--rm", "--network", "none"];
+    openssl.extend(labels.iter().map(String::as_str));
+    docker(
+        &[
+            &openssl[..],
+            &[
+                "-v",
+                &certs_mount,
+                "--entrypoint",
+                "openssl",
+                HOST_IMAGE,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=management.azure.com",
+                "-addext",
+                "subjectAltName=DNS:management.azure.com",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-keyout",
+                "/certs/arm.key",
+                "-out",
+                "/certs/arm.pem",
+            ],
+        ]
+        .concat(),
+    );
     let arm_ip = internet.ip(12);
     let arm = lab.create(
         "arm",
@@ -1047,5 +1055,12 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     eprintln!("hosts: the Azure host's TTL backstop:\n{journal}");
     phase("the TTL backstop asked to deallocate the Azure host");
     docker(&["stop", "--time", "5", &azure_host]);
+    let label = format!("label=rcb.hosts={}", lab.id);
     drop(lab);
+    let left = docker(&["ps", "--all", "--quiet", "--filter", &label]);
+    let networks = docker(&["network", "ls", "--quiet", "--filter", &label]);
+    assert!(
+        left.is_empty() && networks.is_empty(),
+        "left behind: {left} {networks}"
+    );
 }

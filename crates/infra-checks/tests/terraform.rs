@@ -987,11 +987,8 @@ fn runner_user_data_renders_as_terraform_would() {
         &aws,
     );
     assert!(
-        format!(
-            "{:#}",
-            missing.expect_err("3 runs on 2 slots: two runners")
-        )
-        .contains(r#"it has ["c7i.large-0", "c7i.large-1"]"#)
+        format!("{:#}", missing.expect_err("3 runs on 2 slots: two runners"))
+            .contains(r#"it has ["c7i.large-0", "c7i.large-1"]"#)
     );
 
     let mut azure_vars = runner_tfvars();

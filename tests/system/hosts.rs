@@ -543,6 +543,9 @@ fn load_bench_image(tarball: &Path, host: &str) {
 /// and one with the runner's host networking can.
 #[tokio::test(flavor = "multi_thread")]
 async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
+    // Not beside a fault test: the hosts' boots and image loads would stretch its short
+    // heartbeat timeouts.
+    let _one = crate::faults::ONE_AT_A_TIME.lock().await;
     let mut lab = Lab::new();
     let started = std::time::Instant::now();
     let phase = |what: &str| eprintln!("hosts: {what} at {:.0}s", started.elapsed().as_secs_f64());

@@ -458,33 +458,36 @@ function cloud_preflight_azure_capacity
         or die "this run needs $need vCPUs of $what in $region, and only $free of $q[1] are free ($q[2] in use): request an increase (Azure portal, Quotas, or az quota update), or run fewer or smaller sizes"
     end
 
-    # The role assignment each runner VM gets (Virtual Machine Contributor on itself).
+    # The run's own role (deallocate, nothing else) and its assignment on each runner VM.
     set -l subscription $cloud_azure_subscription_id
     set -l permissions (az rest --method get --url "https://management.azure.com/subscriptions/$subscription/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" --output json 2>&1)
     set -l may_assign unknown
     if test $status = 0
-        set may_assign no
-        set -l action Microsoft.Authorization/roleAssignments/write
-        for grant in (string join \n -- $permissions | jq -c '.value[]?')
-            set -l actions (echo $grant | jq -r '.actions[]?')
-            set -l denied (echo $grant | jq -r '.notActions[]?')
-            set -l granted 0
-            for pattern in $actions
-                string match -qi -- $pattern $action; and set granted 1
+        set may_assign yes
+        for action in Microsoft.Authorization/roleDefinitions/write Microsoft.Authorization/roleAssignments/write
+            set -l allowed 0
+            for grant in (string join \n -- $permissions | jq -c '.value[]?')
+                set -l actions (echo $grant | jq -r '.actions[]?')
+                set -l denied (echo $grant | jq -r '.notActions[]?')
+                set -l granted 0
+                for pattern in $actions
+                    string match -qi -- $pattern $action; and set granted 1
+                end
+                for pattern in $denied
+                    string match -qi -- $pattern $action; and set granted 0
+                end
+                test $granted = 1; and set allowed 1
             end
-            for pattern in $denied
-                string match -qi -- $pattern $action; and set granted 0
-            end
-            test $granted = 1; and set may_assign yes
+            test $allowed = 1; or set may_assign no
         end
     end
     set -l cost "a finished runner VM then stays allocated, and billed for its size, until fish/nuke.fish destroys the run"
     if set -q _flag_no_self_deallocate
         log "--no-self-deallocate: Azure runner VMs cannot deallocate themselves; $cost"
     else if test $may_assign = no
-        die "this account may not create role assignments (Microsoft.Authorization/roleAssignments/write) in subscription $subscription, which lets each Azure runner VM deallocate itself when its tasks are done: get Owner or User Access Administrator, or pass --no-self-deallocate ($cost)"
+        die "this account may not create role definitions and assignments (Microsoft.Authorization/roleDefinitions/write and roleAssignments/write) in subscription $subscription, which let each Azure runner VM deallocate itself when its tasks are done: get Owner or User Access Administrator, or pass --no-self-deallocate ($cost)"
     else if test $may_assign = unknown
-        log "could not read this account's permissions (az rest .../Microsoft.Authorization/permissions): if terraform/azure fails on its role assignments, run again with --no-self-deallocate"
+        log "could not read this account's permissions (az rest .../Microsoft.Authorization/permissions): if terraform/azure fails on its role definition or assignments, run again with --no-self-deallocate"
     end
 end
 

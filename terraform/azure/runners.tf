@@ -101,11 +101,28 @@ resource "azurerm_linux_virtual_machine" "runner" {
 }
 
 # A VM powered off from inside stays allocated and billed: each runner may deallocate
-# itself (rcb-poweroff), and nothing else.
+# itself (rcb-poweroff), and nothing else. Built-in roles are far wider (Virtual Machine
+# Contributor includes run-command on the host), so the run has a role of its own with the
+# one action, assigned to each VM's identity on that VM only. Benchmark containers cannot
+# reach the identity's token: the host script keeps them from the metadata service.
+resource "azurerm_role_definition" "self_deallocate" {
+  count = var.self_deallocate ? 1 : 0
+
+  name        = "${local.name}-self-deallocate"
+  scope       = azurerm_resource_group.run.id
+  description = "Deallocate the VM it is assigned on, nothing else (Ruby Cross Cloud Benchmark run ${var.run_id})"
+
+  permissions {
+    actions = ["Microsoft.Compute/virtualMachines/deallocate/action"]
+  }
+
+  assignable_scopes = [azurerm_resource_group.run.id]
+}
+
 resource "azurerm_role_assignment" "runner_self_deallocate" {
   for_each = var.self_deallocate ? local.runners : {}
 
-  scope                = azurerm_linux_virtual_machine.runner[each.key].id
-  role_definition_name = "Virtual Machine Contributor"
-  principal_id         = azurerm_linux_virtual_machine.runner[each.key].identity[0].principal_id
+  scope              = azurerm_linux_virtual_machine.runner[each.key].id
+  role_definition_id = azurerm_role_definition.self_deallocate[0].role_definition_resource_id
+  principal_id       = azurerm_linux_virtual_machine.runner[each.key].identity[0].principal_id
 }

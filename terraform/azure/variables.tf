@@ -171,7 +171,7 @@ variable "ttl_minutes" {
 }
 
 variable "self_deallocate" {
-  description = "Give each runner a managed identity allowed to deallocate its own VM (Virtual Machine Contributor on that VM only). A VM powered off from inside stays allocated and billed; without this the nuke script must remove the runners. Needs permission to create role assignments."
+  description = "Give each runner a managed identity allowed to deallocate its own VM (a custom role of the run with only Microsoft.Compute/virtualMachines/deallocate/action, assigned on that VM). A VM powered off from inside stays allocated and billed; without this the nuke script must remove the runners. Needs permission to create role definitions and role assignments."
   type        = bool
   default     = true
 }

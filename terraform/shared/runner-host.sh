@@ -33,8 +33,24 @@ end_host() {
     exit 1
 }
 
+# Benchmark containers run third-party code (ruby-bench and the gems it installs): they
+# must not reach the cloud's metadata service, which hands out the host's identity (on
+# Azure a token that may deallocate this VM) and its user data. Docker's bridged containers
+# are routed through the host, so DOCKER-USER (which Docker evaluates before its own rules
+# and never flushes) drops what they send to the metadata addresses. The runner uses host
+# networking: its packets are the host's own and still reach the service.
+block_metadata() {
+    iptables -I DOCKER-USER -d 169.254.169.254/32 -j DROP || return 1
+    [ -e /proc/net/if_inet6 ] || return 0
+    # Docker manages ip6tables only in newer releases; FORWARD holds for IPv6 either way.
+    chain=DOCKER-USER
+    ip6tables -n -L DOCKER-USER >/dev/null 2>&1 || chain=FORWARD
+    ip6tables -I "$chain" -d fd00:ec2::254/128 -j DROP
+}
+
 install_packages docker.io || end_host "Docker could not be installed"
 systemctl start docker || end_host "Docker did not start"
+block_metadata || end_host "benchmark containers could not be kept from the metadata service"
 
 install -d -m 0700 "$work"
 url=$(cat /etc/rcb/runner-image.url)

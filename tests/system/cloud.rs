@@ -1086,12 +1086,12 @@ async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
         "{stderr}"
     );
 
-    // No right to create the role assignment: refused, with the flag that does without.
+    // No right to create the role and its assignments: refused, with the flag that does without.
     let no_rights = json!({ "az rest": { "value": [{ "actions": ["Microsoft.Compute/*", "Microsoft.Network/*"], "notActions": [] }] } });
     let stderr = refusal(no_rights.clone(), &[]).await;
     assert!(
         stderr.contains(
-            "may not create role assignments (Microsoft.Authorization/roleAssignments/write)"
+            "may not create role definitions and assignments (Microsoft.Authorization/roleDefinitions/write and roleAssignments/write)"
         ) && stderr.contains("--no-self-deallocate"),
         "{stderr}"
     );

@@ -6,6 +6,7 @@ mod cloud;
 mod deploy_images;
 mod faults;
 mod harness;
+mod hosts;
 mod master;
 mod moto;
 mod runs;

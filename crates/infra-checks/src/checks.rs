@@ -28,13 +28,17 @@ pub const AZURE_TAGGABLE: [&str; 7] = [
 
 /// azurerm resource types the stacks use that take no `tags` (associations, subnets,
 /// role assignments).
-pub const AZURE_UNTAGGABLE: [&str; 5] = [
+pub const AZURE_UNTAGGABLE: [&str; 6] = [
     "azurerm_subnet",
     "azurerm_nat_gateway_public_ip_association",
     "azurerm_subnet_nat_gateway_association",
     "azurerm_subnet_network_security_group_association",
     "azurerm_role_assignment",
+    "azurerm_role_definition",
 ];
+
+/// The only actions an Azure role of the stacks may grant: a runner VM deallocating itself.
+pub const AZURE_ROLE_ACTIONS: [&str; 1] = ["Microsoft.Compute/virtualMachines/deallocate/action"];
 
 /// Ports that must never be open to the whole internet: SSH and Postgres.
 pub const ADMIN_PORTS: [u16; 2] = [22, 5432];
@@ -642,4 +646,81 @@ pub fn env_keys(stack: &Stack, local: &str) -> Option<BTreeSet<String>> {
         expr = &for_expr.value_expr;
     }
     object_keys(expr).map(|keys| keys.into_iter().collect())
+}
+
+/// Azure role assignments: each gives a role defined in the stack (built-in roles are all
+/// far wider: Virtual Machine Contributor includes run-command), on one VM; each role
+/// definition grants only [`AZURE_ROLE_ACTIONS`] and no data actions.
+pub fn broad_azure_roles(stack: &Stack) -> Vec<String> {
+    let mut problems = Vec::new();
+    for assignment in stack.resources_of("azurerm_role_assignment") {
+        let address = assignment.address();
+        if let Some(name) = attr(assignment.body, "role_definition_name") {
+            problems.push(format!(
+                "{}: {address} assigns the built-in role {}; define a role with only the actions it needs",
+                stack.name,
+                text(name)
+            ));
+        }
+        match attr(assignment.body, "role_definition_id").map(text) {
+            Some(id) if id.starts_with("azurerm_role_definition.") => {}
+            other => problems.push(format!(
+                "{}: {address} gives {}, not a role defined in the stack",
+                stack.name,
+                other.unwrap_or_else(|| "no role_definition_id".to_owned())
+            )),
+        }
+        let scope = attr(assignment.body, "scope").map(text).unwrap_or_default();
+        if !(scope.starts_with("azurerm_linux_virtual_machine.") && scope.ends_with(".id")) {
+            problems.push(format!(
+                "{}: {address} is scoped to {scope:?}, not to one VM",
+                stack.name
+            ));
+        }
+    }
+    for role in stack.resources_of("azurerm_role_definition") {
+        let address = role.address();
+        let permissions: Vec<_> = role.body.get_blocks("permissions").collect();
+        if permissions.is_empty() {
+            problems.push(format!(
+                "{}: {address} has no permissions block",
+                stack.name
+            ));
+        }
+        for block in permissions {
+            let actions: Option<Vec<String>> = match attr(&block.body, "actions") {
+                Some(Expression::Array(items)) => {
+                    items.iter().map(|a| as_str(a).map(str::to_owned)).collect()
+                }
+                _ => None,
+            };
+            match actions {
+                Some(actions) => {
+                    for action in actions
+                        .iter()
+                        .filter(|a: &&String| !AZURE_ROLE_ACTIONS.contains(&a.as_str()))
+                    {
+                        problems.push(format!(
+                            "{}: {address} grants {action}; a run's role may grant only {}",
+                            stack.name,
+                            AZURE_ROLE_ACTIONS.join(", ")
+                        ));
+                    }
+                }
+                None => problems.push(format!(
+                    "{}: {address} has actions that are not a list of literal strings",
+                    stack.name
+                )),
+            }
+            let data_actions = match attr(&block.body, "data_actions") {
+                Some(Expression::Array(items)) => !items.is_empty(),
+                Some(_) => true,
+                None => false,
+            };
+            if data_actions {
+                problems.push(format!("{}: {address} grants data actions", stack.name));
+            }
+        }
+    }
+    problems
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
 use hcl::Value;
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, Evaluate};
 
 use crate::Stack;
 use crate::stack::attr;
@@ -88,7 +88,7 @@ pub fn evaluate_runner_counts(
     source: &TypeSource,
 ) -> anyhow::Result<RunnerPlan> {
     let mut ctx = Context::new();
-    declare_functions(&mut ctx);
+    crate::functions::declare(&mut ctx);
 
     let mut vars = hcl::Map::new();
     vars.insert(
@@ -193,73 +193,4 @@ fn whole_numbers(value: &Value) -> anyhow::Result<BTreeMap<String, u64>> {
             None => bail!("{k}: expected a whole number, got {v}"),
         })
         .collect()
-}
-
-/// The Terraform functions the count and architecture expressions may use.
-fn declare_functions(ctx: &mut Context) {
-    ctx.declare_func(
-        "ceil",
-        FuncDef::builder().param(ParamType::Number).build(ceil),
-    );
-    ctx.declare_func(
-        "floor",
-        FuncDef::builder().param(ParamType::Number).build(floor),
-    );
-    ctx.declare_func(
-        "max",
-        FuncDef::builder()
-            .variadic_param(ParamType::Number)
-            .build(max),
-    );
-    ctx.declare_func(
-        "contains",
-        FuncDef::builder()
-            .param(ParamType::array_of(ParamType::Any))
-            .param(ParamType::Any)
-            .build(contains),
-    );
-    ctx.declare_func(
-        "min",
-        FuncDef::builder()
-            .variadic_param(ParamType::Number)
-            .build(min),
-    );
-}
-
-fn number(value: &Value) -> Result<f64, String> {
-    value
-        .as_number()
-        .and_then(|n| n.as_f64())
-        .ok_or_else(|| format!("expected a number, got {value}"))
-}
-
-fn from_f64(x: f64) -> Result<Value, String> {
-    hcl::Number::from_f64(x)
-        .map(Value::Number)
-        .ok_or_else(|| format!("{x} is not a finite number"))
-}
-
-fn contains(args: FuncArgs) -> Result<Value, String> {
-    match &args[0] {
-        Value::Array(items) => Ok(Value::Bool(items.contains(&args[1]))),
-        other => Err(format!("expected a list, got {other}")),
-    }
-}
-
-fn ceil(args: FuncArgs) -> Result<Value, String> {
-    from_f64(number(&args[0])?.ceil())
-}
-
-fn floor(args: FuncArgs) -> Result<Value, String> {
-    from_f64(number(&args[0])?.floor())
-}
-
-fn max(args: FuncArgs) -> Result<Value, String> {
-    let numbers = args.iter().map(number).collect::<Result<Vec<_>, _>>()?;
-    from_f64(numbers.into_iter().fold(f64::NEG_INFINITY, f64::max))
-}
-
-fn min(args: FuncArgs) -> Result<Value, String> {
-    let numbers = args.iter().map(number).collect::<Result<Vec<_>, _>>()?;
-    from_f64(numbers.into_iter().fold(f64::INFINITY, f64::min))
 }

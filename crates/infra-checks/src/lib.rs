@@ -6,7 +6,9 @@
 
 pub mod checks;
 pub mod counts;
+pub mod functions;
 pub mod stack;
 pub mod templates;
+pub mod user_data;
 
 pub use stack::{Stack, terraform_root};

@@ -148,29 +148,20 @@ fn unencoded_interpolations(template: &Template) -> Vec<String> {
     found
 }
 
-/// Renders a template file as `templatefile()` would, with `jsonencode()` as the only
-/// function (the one the cloud-init templates may use).
+/// Renders a template file as `templatefile()` would, with the functions of
+/// `crate::functions` (the cloud-init templates use `jsonencode()` only).
 pub fn render(
     path: &std::path::Path,
     vars: hcl::Map<String, hcl::Value>,
 ) -> anyhow::Result<String> {
-    use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
-
-    fn jsonencode(args: FuncArgs) -> Result<hcl::Value, String> {
-        serde_json::to_string(&args[0])
-            .map(hcl::Value::from)
-            .map_err(|e| e.to_string())
-    }
+    use hcl::eval::{Context, Evaluate};
 
     let source = std::fs::read_to_string(path)?;
     let template: hcl::Template = source
         .parse()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut ctx = Context::new();
-    ctx.declare_func(
-        "jsonencode",
-        FuncDef::builder().param(ParamType::Any).build(jsonencode),
-    );
+    crate::functions::declare(&mut ctx);
     for (name, value) in vars {
         ctx.declare_var(name, value);
     }

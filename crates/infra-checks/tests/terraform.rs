@@ -894,3 +894,222 @@ fn the_orchestrator_host_never_serves_caddys_default_site() {
         "the package keeps our Caddyfile"
     );
 }
+
+// --- user data as Terraform renders it -------------------------------------------------------
+
+/// The content of the `write_files` entry at `path` in rendered cloud-config.
+fn written_file(cloud_config: &str, path: &str) -> String {
+    use yaml_rust2::YamlLoader;
+    let docs = YamlLoader::load_from_str(cloud_config).expect("the user data is YAML");
+    docs[0]["write_files"]
+        .as_vec()
+        .expect("write_files")
+        .iter()
+        .find(|f| f["path"].as_str() == Some(path))
+        .and_then(|f| f["content"].as_str())
+        .unwrap_or_else(|| panic!("no write_files entry {path}"))
+        .to_owned()
+}
+
+fn runner_tfvars() -> serde_json::Value {
+    // The keys master.fish's cloud_up writes for a provider stack.
+    serde_json::json!({
+        "run_id": "42", "runs_per_instance_type": 3, "ruby_bench_commit": "abc123",
+        "runner_image_urls": {"x86_64": "http://s3.example/runner-x86_64.tar.gz?X-Amz-Signature=1&b=2"},
+        "ttl_minutes": 30, "orchestrator_url": "http://203.0.113.9", "api_key": "key<&>",
+        "ssh_public_key": "ssh-rsa AAAA", "bench_image_repo": "ruby", "region": "eu-west-1",
+    })
+}
+
+#[test]
+fn runner_user_data_renders_as_terraform_would() {
+    use infra_checks::user_data::{HostInputs, render_user_data};
+
+    let mut aws_vars = runner_tfvars();
+    aws_vars["instance_types"] = serde_json::json!(["c7i.large"]);
+    for key in [
+        "meta_region",
+        "meta_vpc_id",
+        "meta_vpc_cidr",
+        "meta_route_table_id",
+        "bastion_private_ip",
+    ] {
+        aws_vars[key] = serde_json::json!("x");
+    }
+    let aws = HostInputs {
+        tfvars: aws_vars,
+        known: serde_json::json!({"data": {"aws_ec2_instance_type": {"runner": {"c7i.large": {
+            "default_vcpus": 2, "default_threads_per_core": 2, "supported_architectures": ["i386", "x86_64"]
+        }}}}}),
+    };
+    let text = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some("c7i.large-1"),
+        &aws,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // Terraform's jsonencode writes < > & as \u escapes.
+    assert!(text.contains(r"API_KEY=key\u003c\u0026\u003e\n"), "{text}");
+    let env = written_file(&text, "/etc/rcb/runner.env");
+    let expected = [
+        "API_KEY=key<&>",
+        "BENCH_IMAGE_REPO=ruby",
+        "CLAIM_RETRY_SECS=600",
+        "HEARTBEAT_INTERVAL_SECS=30",
+        "INSTANCE_TYPE=c7i.large",
+        "ORCHESTRATOR_URL=http://203.0.113.9",
+        "PROVIDER=aws",
+        "RUBY_BENCH_COMMIT=abc123",
+        "RUBY_BENCH_GIT_URL=https://github.com/ruby/ruby-bench.git",
+        "RUNNER_CACHE_DIR=/var/cache/rcb-runner",
+        "RUNNER_ID=rcb-42-c7i.large-1",
+        "SLOTS=2",
+        "SLOT_MODE=vcpu",
+    ];
+    assert_eq!(env.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(
+        written_file(&text, "/etc/rcb/runner-image.url"),
+        "http://s3.example/runner-x86_64.tar.gz?X-Amz-Signature=1&b=2"
+    );
+    assert!(
+        text.contains(
+            r#"["systemd-run","--unit=rcb-ttl","--on-active=30min","/usr/local/sbin/rcb-poweroff"]"#
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        written_file(&text, "/usr/local/sbin/rcb-runner-host"),
+        std::fs::read_to_string(terraform_root().join("shared/runner-host.sh")).unwrap()
+    );
+    let missing = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some("c7i.large-2"),
+        &aws,
+    );
+    assert!(
+        format!("{:#}", missing.expect_err("3 runs on 2 slots: two runners"))
+            .contains(r#"it has ["c7i.large-0", "c7i.large-1"]"#)
+    );
+
+    let mut azure_vars = runner_tfvars();
+    azure_vars["instance_types"] = serde_json::json!(["Standard_F2als_v6"]);
+    azure_vars["allowed_ssh_cidr"] = serde_json::json!("203.0.113.7/32");
+    azure_vars["self_deallocate"] = serde_json::json!(true);
+    let azure = HostInputs {
+        tfvars: azure_vars,
+        known: serde_json::json!({}),
+    };
+    let text = render_user_data(
+        &stack("azure"),
+        "azurerm_linux_virtual_machine.runner",
+        Some("Standard_F2als_v6-0"),
+        &azure,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let env = written_file(&text, "/etc/rcb/runner.env");
+    assert!(
+        env.contains("PROVIDER=azure\n")
+            && env.contains("RUNNER_ID=rcb-42-standard-f2als-v6-0\n")
+            && env.contains("SLOTS=2\n"),
+        "{env}"
+    );
+    assert!(written_file(&text, "/usr/local/sbin/rcb-poweroff").contains("deallocate"));
+}
+
+#[test]
+fn orchestrator_user_data_renders_as_terraform_would() {
+    use infra_checks::user_data::{HostInputs, render_user_data, template_call};
+
+    let inputs = HostInputs {
+        tfvars: serde_json::json!({
+            "run_id": "42", "region": "eu-west-1", "allowed_ssh_cidr": "203.0.113.7/32", "domain": "",
+            "route53_zone_id": "", "allow_plain_http": true,
+            "orchestrator_image_url": "http://s3.example/o", "postgres_image_url": "http://s3.example/p",
+        }),
+        known: serde_json::json!({
+            "random_password": {"api_key": {"result": "apikey"}, "operator_password": {"result": "oppw"}, "postgres": {"result": "pgpw"}},
+            "aws_s3_bucket": {"results": {"bucket": "rcb-42-results"}},
+            "aws_eip": {"orchestrator": {"public_ip": "203.0.113.9"}},
+        }),
+    };
+    let meta = stack("meta");
+    let text = render_user_data(&meta, "aws_instance.orchestrator", None, &inputs)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let env = written_file(&text, "/etc/rcb/orchestrator.env");
+    // PRESIGN_TTL_SECS is null by default and left out, as the stack's `if` says.
+    assert_eq!(
+        env.lines().collect::<Vec<_>>(),
+        [
+            "API_KEY=apikey",
+            "AWS_REGION=eu-west-1",
+            "DATABASE_URL=postgres://postgres:pgpw@127.0.0.1:5432/rcb",
+            "HEARTBEAT_CHECK_INTERVAL_SECS=60",
+            "HEARTBEAT_TIMEOUT_SECS=120",
+            "LISTEN_ADDR=127.0.0.1:8080",
+            "NO_RUNNER_TIMEOUT_SECS=1200",
+            "OPERATOR_PASSWORD=oppw",
+            "S3_BUCKET=rcb-42-results",
+        ]
+    );
+    assert_eq!(
+        written_file(&text, "/etc/rcb/Caddyfile"),
+        ":80 {\n\treverse_proxy 127.0.0.1:8080\n}\n"
+    );
+    assert_eq!(
+        written_file(&text, "/etc/rcb/postgres.env"),
+        "POSTGRES_DB=rcb\nPOSTGRES_PASSWORD=pgpw\n"
+    );
+
+    let (path, vars) = template_call(&meta, "aws_instance.orchestrator", None, &inputs)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(path.ends_with("cloud-init/orchestrator.yaml.tftpl"));
+    assert_eq!(infra_checks::templates::render(&path, vars).unwrap(), text);
+}
+
+#[test]
+fn azure_runners_may_only_deallocate_themselves() {
+    assert_clean(checks::broad_azure_roles);
+    let roles = stack("azure");
+    assert_eq!(roles.resources_of("azurerm_role_definition").len(), 1);
+    assert_eq!(roles.resources_of("azurerm_role_assignment").len(), 1);
+}
+
+#[test]
+fn broad_azure_roles_are_caught() {
+    let problems = checks::broad_azure_roles(&snippet(
+        r#"
+        resource "azurerm_role_assignment" "builtin" {
+          scope                = azurerm_resource_group.run.id
+          role_definition_name = "Virtual Machine Contributor"
+          principal_id         = "x"
+        }
+        resource "azurerm_role_definition" "wide" {
+          name  = "wide"
+          scope = "x"
+          permissions {
+            actions      = ["Microsoft.Compute/virtualMachines/*"]
+            data_actions = ["Microsoft.Storage/*"]
+          }
+        }
+        resource "azurerm_role_definition" "empty" {
+          name  = "empty"
+          scope = "x"
+        }
+        "#,
+    ));
+    assert_finds(
+        &problems,
+        "assigns the built-in role \"Virtual Machine Contributor\"",
+    );
+    assert_finds(&problems, "not a role defined in the stack");
+    assert_finds(&problems, "not to one VM");
+    assert_finds(&problems, "grants Microsoft.Compute/virtualMachines/*");
+    assert_finds(&problems, "grants data actions");
+    assert_finds(
+        &problems,
+        "azurerm_role_definition.empty has no permissions block",
+    );
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+}

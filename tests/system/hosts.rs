@@ -1,0 +1,1076 @@
+//! The hosts' boot scripts for real: each host's user data rendered from the Terraform
+//! stacks as Terraform would (`infra_checks::user_data`), from the variables the master
+//! script writes, and booted by Debian's cloud-init in a container standing in for the host
+//! (`rcb/host:bookworm`: systemd as PID 1, its own Docker engine, all capabilities but one).
+//!
+//! The network is the clouds' in miniature, each part on addresses of its own:
+//!
+//! - "internet": s3-local (the S3 endpoint the URLs are signed for), the git server of
+//!   ruby-bench-mini, Azure Resource Manager's stand-in, and the orchestrator host's public
+//!   address (its Elastic IP: Caddy on port 80, nothing else);
+//! - "aws" and "azure": one runner host each, routed to the internet through a NAT
+//!   container, which also serves the cloud's metadata service on 169.254.169.254 (off the
+//!   host, as on a cloud).
+//!
+//! Nothing leaves this machine: the internet is an internal network, and the runner hosts'
+//! only route out is their NAT (see `Lab::network`). The hosts' packages were installed from
+//! Debian's archive when the image was made, and their apt sources are empty.
+//! Runners reach the orchestrator only at its public URL and S3 only at the signed endpoint.
+//!
+//! What differs from the clouds: the orchestrator's S3 endpoint and keys are added to its
+//! env file (an instance role and the SDK's default endpoint give them on AWS); benchmark
+//! images are loaded into the runner hosts' Docker by the test (Docker Hub there); the
+//! instance types' facts are given (the provider's data sources); variable validations are
+//! not evaluated (the TTL is a fraction of a minute here, the stacks require 10). Powering
+//! off stops the container (systemd's poweroff ends PID 1); Azure's deallocation is asked
+//! of the ARM stand-in, after which the test stops the host as Azure would.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use infra_checks::Stack;
+use infra_checks::user_data::{HostInputs, render_user_data, template_call};
+use serde_json::{Value, json};
+
+use crate::harness::project_root;
+
+/// The image every stand-in host boots.
+const HOST_IMAGE: &str = "rcb/host:bookworm";
+
+/// How long a host may take to boot to the point a test waits for.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The Azure runner's TTL backstop, in minutes: longer than its boot and failed task take,
+/// short enough not to wait long for it.
+const AZURE_TTL_MINUTES: f64 = 1.5;
+
+/// The AWS runner's TTL backstop, in minutes: never reached here.
+const AWS_TTL_MINUTES: u64 = 30;
+
+/// The instance types of the run, and their runner instances' `for_each` keys.
+const AWS_TYPE: &str = "c7i.large";
+const AZURE_TYPE: &str = "Standard_F2als_v6";
+
+/// The lab: networks and containers of one test, removed on drop.
+struct Lab {
+    id: String,
+    dir: tempfile::TempDir,
+    containers: Vec<String>,
+    networks: Vec<String>,
+}
+
+/// A Docker network of the lab and its /24 prefix ("10.123.45").
+struct Network {
+    name: String,
+    prefix: String,
+}
+
+impl Network {
+    fn ip(&self, host: u8) -> String {
+        format!("{}.{host}", self.prefix)
+    }
+}
+
+fn docker_output(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs; install Docker Engine")
+}
+
+/// Runs `docker` with `args`, failing the test with its stderr; its stdout, trimmed.
+fn docker(args: &[&str]) -> String {
+    let output = docker_output(args);
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Runs a shell pipeline (`docker save | gzip`), failing the test when it fails.
+fn shell(script: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("set -e; {script}")])
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "{script}");
+}
+
+impl Lab {
+    fn new() -> Self {
+        for image in [
+            HOST_IMAGE,
+            "rcb/s3-local:latest",
+            "rcb/runner:latest",
+            "rcb/orchestrator:latest",
+            "rcb/postgres:15",
+            "rcb/ruby:3.1.2",
+        ] {
+            local_stack::check_docker(image).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let id = format!("{:08x}", rand_u32());
+        Self {
+            id,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            containers: Vec::new(),
+            networks: Vec::new(),
+        }
+    }
+
+    fn name(&self, part: &str) -> String {
+        format!("rcb-host-{}-{part}", self.id)
+    }
+
+    fn labels(&self) -> Vec<String> {
+        let catalog = local_stack::catalog();
+        vec![
+            "--label".to_owned(),
+            format!("{}={}", catalog.label, catalog.project),
+            "--label".to_owned(),
+            format!("rcb.hosts={}", self.id),
+        ]
+    }
+
+    /// A network on a free 10.x.y.0/24 (tried until Docker finds no overlap). `internal`
+    /// networks carry only traffic within their subnet (Docker drops the rest, even between
+    /// two of its containers); a cloud's private network needs its NAT to forward to other
+    /// subnets, so it is a plain bridge whose way out through this machine (a default route
+    /// Docker gives, without masquerading) is replaced by the NAT at once.
+    fn network(&mut self, part: &str, internal: bool) -> Network {
+        let name = self.name(part);
+        for _ in 0..20 {
+            let seed = rand_u32();
+            let prefix = format!("10.{}.{}", 100 + seed % 150, (seed >> 8) % 256);
+            let subnet = format!("{prefix}.0/24");
+            let mut args = vec!["network", "create", "--subnet", subnet.as_str()];
+            if internal {
+                args.push("--internal");
+            } else {
+                args.extend(["-o", "com.docker.network.bridge.enable_ip_masquerade=false"]);
+            }
+            let labels = self.labels();
+            args.extend(labels.iter().map(String::as_str));
+            args.push(name.as_str());
+            if docker_output(&args).status.success() {
+                self.networks.push(name.clone());
+                return Network { name, prefix };
+            }
+        }
+        panic!("no free 10.x.y.0/24 for network {name}");
+    }
+
+    /// Creates (not starts) a container on `network` at `ip`; `args` go before the image.
+    fn create(
+        &mut self,
+        part: &str,
+        network: &Network,
+        ip: &str,
+        args: &[&str],
+        image_and_cmd: &[&str],
+    ) -> String {
+        let name = self.name(part);
+        let labels = self.labels();
+        let mut all = vec![
+            "create",
+            "--name",
+            name.as_str(),
+            "--hostname",
+            part,
+            "--network",
+            network.name.as_str(),
+            "--ip",
+            ip,
+        ];
+        all.extend(labels.iter().map(String::as_str));
+        all.extend_from_slice(args);
+        all.extend_from_slice(image_and_cmd);
+        docker(&all);
+        self.containers.push(name.clone());
+        name
+    }
+
+    /// A stand-in host: systemd with the user data as cloud-init's NoCloud seed.
+    fn host(
+        &mut self,
+        part: &str,
+        network: &Network,
+        ip: &str,
+        user_data: &str,
+        extra: &[&str],
+    ) -> String {
+        let root = self.dir.path().join(format!("seed-{part}"));
+        let seed = root.join("var/lib/cloud/seed/nocloud");
+        std::fs::create_dir_all(&seed).unwrap();
+        std::fs::write(seed.join("user-data"), user_data).unwrap();
+        std::fs::write(
+            seed.join("meta-data"),
+            format!("instance-id: {part}\nlocal-hostname: {part}\n"),
+        )
+        .unwrap();
+        // As privileged as this machine's Docker allows (its processes lack
+        // CAP_SYS_RESOURCE, so --privileged fails): every other capability, no seccomp or
+        // AppArmor profile, every device, and the cgroup hierarchy writable for the host's
+        // own Docker engine.
+        let mut args = vec![
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "SYS_RESOURCE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--device-cgroup-rule",
+            "a *:* rwm",
+            "--cgroupns",
+            "host",
+            "--volume",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "--tty",
+            "--tmpfs",
+            "/run:rw,exec,mode=755",
+            "--tmpfs",
+            "/run/lock",
+            "--tmpfs",
+            "/tmp:rw,exec",
+            "--tmpfs",
+            "/var/lib/docker:rw,exec,size=6g",
+        ];
+        args.extend_from_slice(extra);
+        let name = self.create(part, network, ip, &args, &[HOST_IMAGE]);
+        docker(&["cp", &format!("{}/.", root.display()), &format!("{name}:/")]);
+        name
+    }
+
+    fn start(&self, name: &str) {
+        docker(&["start", name]);
+    }
+
+    /// What a container printed (a host's console: systemd and the journal).
+    fn logs(&self, name: &str) -> String {
+        let output = docker_output(&["logs", name]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    fn running(&self, name: &str) -> bool {
+        docker(&["inspect", "--format", "{{.State.Running}}", name]) == "true"
+    }
+
+    /// Runs `command` in the running container `name`; its success and output.
+    fn exec(&self, name: &str, command: &[&str]) -> (bool, String) {
+        let mut args = vec!["exec", name];
+        args.extend_from_slice(command);
+        let output = docker_output(&args);
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
+    /// Everything worth reading when a test fails.
+    fn report(&self) -> String {
+        let mut text = String::new();
+        for name in &self.containers {
+            let logs = self.logs(name);
+            let tail: Vec<&str> = logs.lines().rev().take(120).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            text.push_str(&format!("\n===== {name} =====\n{}", tail.join("\n")));
+            if self.running(name) && self.exec(name, &["test", "-d", "/run/systemd/system"]).0 {
+                let (_, journal) = self.exec(
+                    name,
+                    &[
+                        "journalctl",
+                        "--no-pager",
+                        "-n",
+                        "80",
+                        "-u",
+                        "rcb-runner",
+                        "-u",
+                        "cloud-final",
+                    ],
+                );
+                text.push_str(&format!("\n----- {name}: journal -----\n{journal}"));
+            }
+        }
+        text
+    }
+
+    /// Waits until `check` holds, failing the test with the lab's report after `timeout`.
+    async fn wait_for<F: FnMut() -> bool>(&self, what: &str, timeout: Duration, mut check: F) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !check() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {timeout:?}{}",
+                self.report()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for name in self.containers.iter().rev() {
+            let _ = Command::new("docker")
+                .args(["rm", "--force", "--volumes", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for name in self.networks.iter().rev() {
+            let _ = Command::new("docker")
+                .args(["network", "rm", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    hasher.finish() as u32
+}
+
+/// ruby-bench-mini as a git repository served over plain HTTP: a good commit, and on top
+/// of it one whose `run_benchmarks.rb` fails at once (no report: the task fails). Returns
+/// (good, broken) commits.
+fn ruby_bench_repository(root: &Path) -> (String, String) {
+    let work = root.join("ruby-bench");
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(&work)
+            .env("GIT_AUTHOR_NAME", "rcb")
+            .env("GIT_AUTHOR_EMAIL", "rcb@example.invalid")
+            .env("GIT_COMMITTER_NAME", "rcb")
+            .env("GIT_COMMITTER_EMAIL", "rcb@example.invalid")
+            .output()
+            .expect("git runs");
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    std::fs::create_dir_all(&work).unwrap();
+    shell(&format!(
+        "cp -a {}/. {}",
+        project_root().join("fixtures/ruby-bench-mini").display(),
+        work.display()
+    ));
+    git(&["init", "--quiet", "--initial-branch=main"]);
+    git(&["add", "--all"]);
+    git(&["commit", "--quiet", "-m", "ruby-bench-mini"]);
+    let good = git(&["rev-parse", "HEAD"]);
+    std::fs::write(
+        work.join("run_benchmarks.rb"),
+        "abort 'broken on purpose by tests/system/hosts.rs'\n",
+    )
+    .unwrap();
+    git(&["commit", "--quiet", "--all", "-m", "broken"]);
+    let broken = git(&["rev-parse", "HEAD"]);
+    let bare = root.join("git/ruby-bench.git");
+    let output = Command::new("git")
+        .args(["clone", "--quiet", "--bare"])
+        .arg(&work)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = Command::new("git")
+        .args(["update-server-info"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    (good, broken)
+}
+
+/// The test's S3 client and presigner for the run's bucket on s3-local.
+struct Bucket {
+    client: aws_sdk_s3::Client,
+    presigner: orchestrator::Presigner,
+    name: String,
+}
+
+impl Bucket {
+    async fn create(endpoint: &str, access_key: &str, secret_key: &str, name: &str) -> Self {
+        let credentials = Credentials::new(access_key, secret_key, None, None, "hosts-test");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials.clone())
+            .force_path_style(true)
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(err) = client.create_bucket().bucket(name).send().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "s3-local at {endpoint}: {err:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let presigner = orchestrator::Presigner::new(
+            client.clone(),
+            credentials,
+            name,
+            Duration::from_secs(6 * 3600),
+        );
+        Self {
+            client,
+            presigner,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The saved image into the bucket, as the master script uploads images; the presigned
+    /// GET URL.
+    async fn upload_image(&self, image: &str, key: &str) -> String {
+        let file = saved_image(image);
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&file)
+            .await
+            .unwrap();
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload of {key}: {e:?}"));
+        self.presigner.get_url(key).await.unwrap()
+    }
+}
+
+/// `docker save IMAGE | gzip -1`, as the master script saves images, cached by the image's
+/// id in `~/.cache/rcb/saved-images/` (saving is most of the time this test would take
+/// otherwise); an older save of the same image is removed.
+fn saved_image(image: &str) -> std::path::PathBuf {
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+    let id = id.trim_start_matches("sha256:");
+    let name = image.replace(['/', ':'], "-");
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    let cache = Path::new(&home).join(".cache/rcb/saved-images");
+    std::fs::create_dir_all(&cache).unwrap();
+    let file = cache.join(format!("{name}-{}.tar.gz", &id[..16]));
+    if !file.exists() {
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
+            {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let partial = file.with_extension("partial");
+        shell(&format!(
+            "docker save {image} | gzip -1 > {}",
+            partial.display()
+        ));
+        std::fs::rename(&partial, &file).unwrap();
+    }
+    file
+}
+
+fn stack(name: &str) -> Stack {
+    Stack::load_named(name).unwrap_or_else(|e| panic!("terraform/{name}: {e:#}"))
+}
+
+/// The provider stacks' variables in the shape master.fish's `cloud_up` writes them.
+fn runner_tfvars(
+    run_id: &str,
+    orchestrator_url: &str,
+    runner_api_key: &str,
+    image_url: &str,
+    commit: &str,
+    git_url: &str,
+    ttl: Value,
+) -> Value {
+    json!({
+        "run_id": run_id, "runs_per_instance_type": 1, "ruby_bench_commit": commit,
+        "runner_image_urls": {"x86_64": image_url}, "ttl_minutes": ttl,
+        "orchestrator_url": orchestrator_url, "runner_api_key": runner_api_key,
+        "ssh_public_key": "ssh-rsa AAAAB3NzaC1yc2E stand-in", "bench_image_repo": "rcb/ruby",
+        // Not a master flag: the stacks' variable for where ruby-bench is fetched from.
+        "ruby_bench_git_url": git_url,
+    })
+}
+
+/// Loads the benchmark image (`docker save`d into `tarball`) into a runner host's own Docker
+/// engine: Docker Hub's part.
+fn load_bench_image(tarball: &Path, host: &str) {
+    shell(&format!(
+        "docker exec -i {host} docker load < {} >/dev/null",
+        tarball.display()
+    ));
+}
+
+/// The orchestrator host, an AWS and an Azure runner host, booted from their stacks' user
+/// data, doing a run: the AWS task completes and its host powers off; the Azure task fails
+/// in debug mode, its host stays up until the TTL backstop asks Azure to deallocate it.
+/// On both runner hosts a container on Docker's bridge cannot reach the metadata service,
+/// and one with the runner's host networking can.
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
+    // Not beside a fault test: the hosts' boots and image loads would stretch its short
+    // heartbeat timeouts.
+    let _one = crate::faults::ONE_AT_A_TIME.lock().await;
+    let mut lab = Lab::new();
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("hosts: {what} at {:.0}s", started.elapsed().as_secs_f64());
+    let internet = lab.network("internet", true);
+    let aws_net = lab.network("aws", false);
+    let azure_net = lab.network("azure", false);
+    let run_id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    );
+    let dir = lab.dir.path().to_owned();
+    let stand_ins = project_root().join("tests/system/hosts");
+    let stand_ins_mount = format!("{}:/stand-ins:ro", stand_ins.display());
+
+    // --- the internet: S3, git, Azure Resource Manager -----------------------------------
+    let (access_key, secret_key) = (format!("access{}", lab.id), format!("secret{}", lab.id));
+    let s3_ip = internet.ip(10);
+    let s3 = lab.create(
+        "s3",
+        &internet,
+        &s3_ip,
+        &[
+            "-e",
+            &format!("S3_LOCAL_ACCESS_KEY={access_key}"),
+            "-e",
+            &format!("S3_LOCAL_SECRET_KEY={secret_key}"),
+            // The bucket in memory: the images are 450 MB, written once and read once.
+            "--tmpfs",
+            "/data:rw,size=2g",
+        ],
+        &["rcb/s3-local:latest"],
+    );
+    lab.start(&s3);
+    let s3_endpoint = format!("http://{s3_ip}:9000");
+
+    let (good_commit, broken_commit) = ruby_bench_repository(&dir);
+    let git_ip = internet.ip(11);
+    let git_mount = format!("{}:/srv:ro", dir.join("git").display());
+    let git = lab.create(
+        "git",
+        &internet,
+        &git_ip,
+        &["-v", &git_mount, "--entrypoint", "python3"],
+        &[HOST_IMAGE, "-m", "http.server", "--directory", "/srv", "80"],
+    );
+    lab.start(&git);
+    let git_url = format!("http://{git_ip}/ruby-bench.git");
+
+    let certs = dir.join("arm");
+    std::fs::create_dir_all(&certs).unwrap();
+    let certs_mount = format!("{}:/certs", certs.display());
+    let labels = lab.labels();
+    let mut openssl = vec!["run", "--rm", "--network", "none"];
+    openssl.extend(labels.iter().map(String::as_str));
+    docker(
+        &[
+            &openssl[..],
+            &[
+                "-v",
+                &certs_mount,
+                "--entrypoint",
+                "openssl",
+                HOST_IMAGE,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=management.azure.com",
+                "-addext",
+                "subjectAltName=DNS:management.azure.com",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-keyout",
+                "/certs/arm.key",
+                "-out",
+                "/certs/arm.pem",
+            ],
+        ]
+        .concat(),
+    );
+    let arm_ip = internet.ip(12);
+    let arm = lab.create(
+        "arm",
+        &internet,
+        &arm_ip,
+        &[
+            "-v",
+            &stand_ins_mount,
+            "-v",
+            &certs_mount,
+            "--entrypoint",
+            "python3",
+        ],
+        &[
+            HOST_IMAGE,
+            "-u",
+            "/stand-ins/arm.py",
+            "/certs/arm.pem",
+            "/certs/arm.key",
+        ],
+    );
+    lab.start(&arm);
+
+    phase("the internet is up");
+    // --- meta: the bucket and the images in it, then the orchestrator host --------------
+    let bench_image = std::thread::spawn(|| saved_image("rcb/ruby:3.1.2"));
+    let bucket = Bucket::create(
+        &s3_endpoint,
+        &access_key,
+        &secret_key,
+        &format!("rcb-{run_id}-results"),
+    )
+    .await;
+    let orchestrator_image_url = bucket
+        .upload_image("rcb/orchestrator:latest", "images/orchestrator.tar.gz")
+        .await;
+    let postgres_image_url = bucket
+        .upload_image("rcb/postgres:15", "images/postgres.tar.gz")
+        .await;
+    let runner_image_url = bucket
+        .upload_image("rcb/runner:latest", "images/runner-x86_64.tar.gz")
+        .await;
+
+    let public_ip = internet.ip(20);
+    let api_key = format!("apikey{}", lab.id);
+    let runner_api_key = format!("runnerkey{}", lab.id);
+    let meta_inputs = HostInputs {
+        tfvars: json!({
+            "run_id": run_id, "region": "eu-west-1", "allowed_ssh_cidr": "203.0.113.7/32", "domain": "",
+            "route53_zone_id": "", "allow_plain_http": true,
+            "orchestrator_image_url": orchestrator_image_url, "postgres_image_url": postgres_image_url,
+        }),
+        known: json!({
+            "random_password": {
+                "api_key": {"result": api_key}, "runner_api_key": {"result": runner_api_key},
+                "operator_password": {"result": format!("operator{}", lab.id)},
+                "postgres": {"result": format!("postgres{}", lab.id)},
+            },
+            "aws_s3_bucket": {"results": {"bucket": bucket.name}},
+            "aws_eip": {"orchestrator": {"public_ip": public_ip}},
+        }),
+    };
+    let (template, mut vars) = template_call(
+        &stack("meta"),
+        "aws_instance.orchestrator",
+        None,
+        &meta_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // The stand-in's addition: what the instance role and the SDK's own endpoint give the
+    // orchestrator on AWS.
+    let env = vars["orchestrator_env"]
+        .as_str()
+        .expect("orchestrator_env is text")
+        .to_owned();
+    vars.insert("orchestrator_env".to_owned(), hcl::Value::from(format!(
+        "{env}S3_ENDPOINT_URL={s3_endpoint}\nAWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n"
+    )));
+    let orchestrator_user_data = infra_checks::templates::render(&template, vars).unwrap();
+    phase("the images are in the bucket");
+    let orchestrator = lab.host(
+        "orchestrator",
+        &internet,
+        &public_ip,
+        &orchestrator_user_data,
+        &[],
+    );
+    lab.start(&orchestrator);
+    let orchestrator_url = format!("http://{public_ip}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let health = format!("{orchestrator_url}/health");
+    let deadline = tokio::time::Instant::now() + BOOT_TIMEOUT;
+    loop {
+        if let Ok(response) = http.get(&health).send().await
+            && response.status() == 200
+        {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["status"], "ok", "{body}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orchestrator host did not answer {health} through Caddy{}",
+            lab.report()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    phase("the orchestrator host answers /health");
+    // Nothing but Caddy answers on the public address.
+    for port in [8080, 5432] {
+        assert!(
+            std::net::TcpStream::connect_timeout(
+                &format!("{public_ip}:{port}").parse().unwrap(),
+                Duration::from_secs(2)
+            )
+            .is_err(),
+            "port {port} of the orchestrator host is reachable"
+        );
+    }
+
+    // --- the runner hosts, each behind its cloud's NAT and metadata service ---------------
+    let vm_name = format!(
+        "rcb-{run_id}-{}-0",
+        AZURE_TYPE.to_lowercase().replace('_', "-")
+    );
+    let resource_id = format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rcb-{run_id}/providers/Microsoft.Compute/virtualMachines/{vm_name}"
+    );
+    let mut nats = Vec::new();
+    for (cloud, net, nat_ip) in [
+        ("aws", &aws_net, internet.ip(30)),
+        ("azure", &azure_net, internet.ip(31)),
+    ] {
+        let script = format!(
+            "set -e; iptables -t nat -A POSTROUTING -s {0}.0/24 ! -d {0}.0/24 -j MASQUERADE; \
+             ip addr add 169.254.169.254/32 dev lo; exec python3 -u /stand-ins/metadata.py {resource_id}",
+            net.prefix
+        );
+        let nat = lab.create(
+            &format!("{cloud}-nat"),
+            &internet,
+            &nat_ip,
+            &[
+                "--cap-add",
+                "NET_ADMIN",
+                "--sysctl",
+                "net.ipv4.ip_forward=1",
+                "-v",
+                &stand_ins_mount,
+                "--entrypoint",
+                "sh",
+            ],
+            &[HOST_IMAGE, "-c", &script],
+        );
+        docker(&["network", "connect", "--ip", &net.ip(5), &net.name, &nat]);
+        lab.start(&nat);
+        nats.push(nat);
+    }
+
+    let aws_inputs = HostInputs {
+        tfvars: {
+            let mut vars = runner_tfvars(
+                &run_id,
+                &orchestrator_url,
+                &runner_api_key,
+                &runner_image_url,
+                &good_commit,
+                &git_url,
+                json!(AWS_TTL_MINUTES),
+            );
+            vars["region"] = json!("eu-west-1");
+            vars["instance_types"] = json!([AWS_TYPE]);
+            for key in [
+                "meta_region",
+                "meta_vpc_id",
+                "meta_vpc_cidr",
+                "meta_route_table_id",
+                "bastion_private_ip",
+            ] {
+                vars[key] = json!("stand-in");
+            }
+            vars
+        },
+        known: json!({"data": {"aws_ec2_instance_type": {"runner": {(AWS_TYPE): {
+            "default_vcpus": 2, "default_threads_per_core": 2, "supported_architectures": ["i386", "x86_64"],
+        }}}}}),
+    };
+    let aws_user_data = render_user_data(
+        &stack("aws"),
+        "aws_instance.runner",
+        Some(&format!("{AWS_TYPE}-0")),
+        &aws_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let azure_inputs = HostInputs {
+        tfvars: {
+            let mut vars = runner_tfvars(
+                &run_id,
+                &orchestrator_url,
+                &runner_api_key,
+                &runner_image_url,
+                &broken_commit,
+                &git_url,
+                json!(AZURE_TTL_MINUTES),
+            );
+            vars["region"] = json!("westeurope");
+            vars["instance_types"] = json!([AZURE_TYPE]);
+            vars["allowed_ssh_cidr"] = json!("203.0.113.7/32");
+            vars["self_deallocate"] = json!(true);
+            vars
+        },
+        known: json!({}),
+    };
+    let azure_user_data = render_user_data(
+        &stack("azure"),
+        "azurerm_linux_virtual_machine.runner",
+        Some(&format!("{AZURE_TYPE}-0")),
+        &azure_inputs,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // Runner hosts get the runner key, never the operator's.
+    for user_data in [&aws_user_data, &azure_user_data] {
+        assert!(user_data.contains(&runner_api_key), "{user_data}");
+        assert!(!user_data.contains(&api_key), "{user_data}");
+    }
+
+    let trust = format!(
+        "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+        certs.join("arm.pem").display()
+    );
+    let arm_host = format!("management.azure.com:{arm_ip}");
+    let aws_host = lab.host("aws-runner", &aws_net, &aws_net.ip(10), &aws_user_data, &[]);
+    let azure_host = lab.host(
+        "azure-runner",
+        &azure_net,
+        &azure_net.ip(10),
+        &azure_user_data,
+        &["-v", &trust, "--add-host", &arm_host],
+    );
+    for (host, net) in [(&aws_host, &aws_net), (&azure_host, &azure_net)] {
+        lab.start(host);
+        // The subnet's route table: everything through the NAT.
+        let (ok, out) = lab.exec(
+            host,
+            &["ip", "route", "replace", "default", "via", &net.ip(5)],
+        );
+        assert!(ok, "{out}");
+    }
+    for host in [&aws_host, &azure_host] {
+        lab.wait_for(&format!("{host}: Docker inside"), BOOT_TIMEOUT, || {
+            lab.exec(host, &["docker", "info"]).0
+        })
+        .await;
+    }
+    phase("Docker runs in both runner hosts");
+    let bench_image = bench_image.join().expect("docker save rcb/ruby:3.1.2");
+    std::thread::scope(|scope| {
+        for host in [&aws_host, &azure_host] {
+            scope.spawn(|| load_bench_image(&bench_image, host));
+        }
+    });
+
+    phase("the benchmark image is in both runner hosts");
+    // The firewall of both runner hosts, once the runner waits for the run (the host script
+    // set it before starting the runner).
+    for (host, nat) in [(&aws_host, &nats[0]), (&azure_host, &nats[1])] {
+        lab.wait_for(
+            &format!("{host}: the runner container"),
+            BOOT_TIMEOUT,
+            || lab.exec(host, &["docker", "inspect", "rcb-runner"]).0,
+        )
+        .await;
+        let probe = "require 'net/http'; http = Net::HTTP.new('169.254.169.254', 80); http.open_timeout = 3; print http.get('/probe').body";
+        let bridged_probe = [
+            "docker",
+            "run",
+            "--rm",
+            "rcb/ruby:3.1.2",
+            "ruby",
+            "-e",
+            probe,
+        ];
+        let (bridged, out) = lab.exec(host, &bridged_probe);
+        assert!(
+            !bridged,
+            "{host}: a container on Docker's bridge reached the metadata service: {out}"
+        );
+        let (hosted, out) = lab.exec(
+            host,
+            &[
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "rcb/ruby:3.1.2",
+                "ruby",
+                "-e",
+                probe,
+            ],
+        );
+        assert!(
+            hosted && out.contains("stand-in metadata"),
+            "{host}: host networking (the runner's) did not reach the metadata service: {out}"
+        );
+        let (_, rules) = lab.exec(host, &["iptables", "-S", "DOCKER-USER"]);
+        assert!(rules.contains("-d 169.254.169.254/32 -j DROP"), "{rules}");
+        // The rule is what stops the bridged container: without it, the same probe gets
+        // through (and then the rule goes back).
+        let rule = ["DOCKER-USER", "-d", "169.254.169.254/32", "-j", "DROP"];
+        let without = [&["iptables", "-D"][..], &rule[..]].concat();
+        assert!(lab.exec(host, &without).0);
+        let (open, out) = lab.exec(host, &bridged_probe);
+        assert!(
+            open,
+            "{host}: without the rule the probe still failed: {out}"
+        );
+        let with = [&["iptables", "-I"][..], &rule[..]].concat();
+        assert!(lab.exec(host, &with).0);
+        let requests = lab.logs(nat);
+        assert!(requests.contains("GET /probe"), "{requests}");
+    }
+
+    phase("the firewall holds on both runner hosts");
+    // --- the run ----------------------------------------------------------------------------
+    let config = json!({
+        "ruby_version": "3.1.2", "runs_per_instance_type": 1, "aws": [AWS_TYPE], "azure": [AZURE_TYPE],
+        "debug_mode": true,
+        "ruby_bench": {"benchmarks": ["fib"], "modes": ["interp"], "warmup": 1, "bench": 2},
+    });
+    let response = http
+        .post(format!("{orchestrator_url}/run/start"))
+        .bearer_auth(&api_key)
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+
+    // The AWS host: its task completes, the runner exits 0 and the host powers off.
+    lab.wait_for("the AWS runner host powered off", BOOT_TIMEOUT, || {
+        !lab.running(&aws_host)
+    })
+    .await;
+    let console = lab.logs(&aws_host);
+    assert!(
+        console.contains("rcb: the runner finished (every slot got done)"),
+        "{console}"
+    );
+
+    phase("the AWS runner host powered off");
+    // The Azure host: its task fails in debug mode, the runner exits 3, the host stays up.
+    lab.wait_for("the Azure runner exited 3", BOOT_TIMEOUT, || {
+        lab.exec(
+            &azure_host,
+            &["journalctl", "--no-pager", "-u", "rcb-runner"],
+        )
+        .1
+        .contains("the runner exited 3")
+    })
+    .await;
+    assert!(lab.running(&azure_host));
+
+    phase("the Azure runner exited 3");
+    // The run is complete: the AWS task's results and the Azure task's failure in the archive.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status: Value = http
+            .get(format!("{orchestrator_url}/run"))
+            .bearer_auth(&api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "complete" {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run did not complete: {status}{}",
+            lab.report()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let archive = status["gzip_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no archive: {status}"));
+    let bytes = http
+        .get(archive)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("results.tar.gz"), &bytes).unwrap();
+    let listing = Command::new("tar")
+        .arg("-tzf")
+        .arg(dir.join("results.tar.gz"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains(&format!("{AWS_TYPE}-1/meta.json")),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&format!("{AZURE_TYPE}-1/error.json")),
+        "{listing}"
+    );
+
+    phase("the run is complete");
+    // The TTL backstop: the Azure host asks Azure to deallocate it, and "Azure" stops it.
+    lab.wait_for(
+        "the Azure host asked to be deallocated",
+        Duration::from_secs(120),
+        || {
+            lab.logs(&arm)
+                .contains(&format!("arm: accepted POST {resource_id}/deallocate"))
+        },
+    )
+    .await;
+    let (_, journal) = lab.exec(&azure_host, &["journalctl", "--no-pager", "-u", "rcb-ttl"]);
+    assert!(journal.contains("rcb: deallocation requested"), "{journal}");
+    eprintln!("hosts: the Azure host's TTL backstop:\n{journal}");
+    phase("the TTL backstop asked to deallocate the Azure host");
+    docker(&["stop", "--time", "5", &azure_host]);
+    let label = format!("label=rcb.hosts={}", lab.id);
+    drop(lab);
+    let left = docker(&["ps", "--all", "--quiet", "--filter", &label]);
+    let networks = docker(&["network", "ls", "--quiet", "--filter", &label]);
+    assert!(
+        left.is_empty() && networks.is_empty(),
+        "left behind: {left} {networks}"
+    );
+}

@@ -141,15 +141,18 @@ impl DockerClient {
                 image: image.to_owned(),
                 source,
             })?;
-        let inspect =
-            self.docker
-                .inspect_image(image)
-                .await
-                .map_err(|source| DockerError::InspectImage {
-                    image: image.to_owned(),
-                    source,
-                })?;
-        Ok(inspect.id.unwrap_or_default())
+        Ok(self.inspect(image).await?.id.unwrap_or_default())
+    }
+
+    /// `docker image inspect` of `image`.
+    async fn inspect(&self, image: &str) -> Result<bollard::models::ImageInspect, DockerError> {
+        self.docker
+            .inspect_image(image)
+            .await
+            .map_err(|source| DockerError::InspectImage {
+                image: image.to_owned(),
+                source,
+            })
     }
 
     /// The benchmark image derived from `base` (whose id is `base_id`) with the Debian
@@ -220,14 +223,7 @@ impl DockerClient {
 
     /// The identity of `image` (the runner's own): its id and build labels.
     pub async fn image_identity(&self, image: &str) -> Result<protocol::RunnerImage, DockerError> {
-        let inspect =
-            self.docker
-                .inspect_image(image)
-                .await
-                .map_err(|source| DockerError::InspectImage {
-                    image: image.to_owned(),
-                    source,
-                })?;
+        let inspect = self.inspect(image).await?;
         let labels = inspect
             .config
             .and_then(|config| config.labels)

@@ -36,6 +36,7 @@ locals {
       SLOTS                   = tostring(local.slots[r.type])
       SLOT_MODE               = var.slot_mode
       BENCH_IMAGE_REPO        = var.bench_image_repo
+      BENCH_PACKAGES          = var.bench_packages
       RUBY_BENCH_GIT_URL      = var.ruby_bench_git_url
       RUBY_BENCH_COMMIT       = var.ruby_bench_commit
       HEARTBEAT_INTERVAL_SECS = tostring(var.heartbeat_interval_secs)

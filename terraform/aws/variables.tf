@@ -97,6 +97,12 @@ variable "bastion_private_ip" {
   type        = string
 }
 
+variable "bench_packages" {
+  description = "BENCH_PACKAGES of the runners: \"default\" (the runner's protocol::CLOUD_BENCH_PACKAGES), a comma-separated list, or \"none\"."
+  type        = string
+  default     = "default"
+}
+
 variable "bench_image_repo" {
   description = "BENCH_IMAGE_REPO of the runners: benchmark images are <repo>:<ruby_version>."
   type        = string

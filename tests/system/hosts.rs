@@ -524,6 +524,9 @@ fn runner_tfvars(
         "ssh_public_key": "ssh-rsa AAAAB3NzaC1yc2E stand-in", "bench_image_repo": "rcb/ruby",
         // Not a master flag: the stacks' variable for where ruby-bench is fetched from.
         "ruby_bench_git_url": git_url,
+        // The stand-in hosts have no way to Debian's mirror: the benchmark image is used as
+        // it is (the runner's tests derive one with packages).
+        "bench_packages": "none",
     })
 }
 

@@ -410,6 +410,7 @@ fn containers_get_the_settings_decisions_md_names() {
     // The runner key only: never the operator's API_KEY.
     let runner: Vec<&str> = vec![
         "BENCH_IMAGE_REPO",
+        "BENCH_PACKAGES",
         "CLAIM_RETRY_SECS",
         "HEARTBEAT_INTERVAL_SECS",
         "INSTANCE_TYPE",
@@ -916,7 +917,7 @@ fn runner_tfvars() -> serde_json::Value {
     serde_json::json!({
         "run_id": "42", "runs_per_instance_type": 3, "ruby_bench_commit": "abc123",
         "runner_image_urls": {"x86_64": "http://s3.example/runner-x86_64.tar.gz?X-Amz-Signature=1&b=2"},
-        "ttl_minutes": 30, "orchestrator_url": "http://203.0.113.9", "api_key": "key<&>",
+        "ttl_minutes": 30, "orchestrator_url": "http://203.0.113.9", "runner_api_key": "key<&>",
         "ssh_public_key": "ssh-rsa AAAA", "bench_image_repo": "ruby", "region": "eu-west-1",
     })
 }
@@ -950,11 +951,14 @@ fn runner_user_data_renders_as_terraform_would() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     // Terraform's jsonencode writes < > & as \u escapes.
-    assert!(text.contains(r"API_KEY=key\u003c\u0026\u003e\n"), "{text}");
+    assert!(
+        text.contains(r"RUNNER_API_KEY=key\u003c\u0026\u003e\n"),
+        "{text}"
+    );
     let env = written_file(&text, "/etc/rcb/runner.env");
     let expected = [
-        "API_KEY=key<&>",
         "BENCH_IMAGE_REPO=ruby",
+        "BENCH_PACKAGES=default",
         "CLAIM_RETRY_SECS=600",
         "HEARTBEAT_INTERVAL_SECS=30",
         "INSTANCE_TYPE=c7i.large",
@@ -962,6 +966,7 @@ fn runner_user_data_renders_as_terraform_would() {
         "PROVIDER=aws",
         "RUBY_BENCH_COMMIT=abc123",
         "RUBY_BENCH_GIT_URL=https://github.com/ruby/ruby-bench.git",
+        "RUNNER_API_KEY=key<&>",
         "RUNNER_CACHE_DIR=/var/cache/rcb-runner",
         "RUNNER_ID=rcb-42-c7i.large-1",
         "SLOTS=2",
@@ -1029,7 +1034,7 @@ fn orchestrator_user_data_renders_as_terraform_would() {
             "orchestrator_image_url": "http://s3.example/o", "postgres_image_url": "http://s3.example/p",
         }),
         known: serde_json::json!({
-            "random_password": {"api_key": {"result": "apikey"}, "operator_password": {"result": "oppw"}, "postgres": {"result": "pgpw"}},
+            "random_password": {"api_key": {"result": "apikey"}, "runner_api_key": {"result": "runnerkey"}, "operator_password": {"result": "oppw"}, "postgres": {"result": "pgpw"}},
             "aws_s3_bucket": {"results": {"bucket": "rcb-42-results"}},
             "aws_eip": {"orchestrator": {"public_ip": "203.0.113.9"}},
         }),
@@ -1050,6 +1055,7 @@ fn orchestrator_user_data_renders_as_terraform_would() {
             "LISTEN_ADDR=127.0.0.1:8080",
             "NO_RUNNER_TIMEOUT_SECS=1200",
             "OPERATOR_PASSWORD=oppw",
+            "RUNNER_API_KEY=runnerkey",
             "S3_BUCKET=rcb-42-results",
         ]
     );

@@ -53,7 +53,7 @@ pub struct RunnerSettings {
     #[arg(long, env = "BENCH_IMAGE_REPO", default_value = "ruby")]
     pub bench_image_repo: String,
     /// Debian packages to add to the benchmark image, once per host, as a comma-separated
-    /// list, or `none`. Default: `protocol::CLOUD_BENCH_PACKAGES` on aws and azure, none on
+    /// list, `none`, or `default`: `protocol::CLOUD_BENCH_PACKAGES` on aws and azure, none on
     /// local (the local images are used as they are, and a local run may be offline).
     #[arg(long, env = "BENCH_PACKAGES")]
     pub bench_packages: Option<String>,
@@ -123,14 +123,14 @@ impl RunnerSettings {
     pub fn bench_packages(&self) -> Vec<String> {
         match self.bench_packages.as_deref().map(str::trim) {
             Some("none") => Vec::new(),
-            Some(list) => list
+            Some(list) if list != "default" => list
                 .split(',')
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            None if self.provider == Provider::Local => Vec::new(),
-            None => protocol::CLOUD_BENCH_PACKAGES
+            _ if self.provider == Provider::Local => Vec::new(),
+            _ => protocol::CLOUD_BENCH_PACKAGES
                 .iter()
                 .map(|&name| name.to_owned())
                 .collect(),

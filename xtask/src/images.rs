@@ -234,11 +234,7 @@ pub fn ensure_rootfs(
 ) -> anyhow::Result<String> {
     let spec = &description.rootfs[name];
     let key = rootfs_key(spec);
-    let reference = format!(
-        "{}:{}",
-        description.repository(&format!("rootfs-{name}")),
-        &key[..16]
-    );
+    let reference = rootfs_reference(description, name, &key);
     if !rebuild && image_exists(sh, &reference) {
         return Ok(reference);
     }
@@ -262,16 +258,21 @@ pub fn ensure_rootfs(
     Ok(reference)
 }
 
+/// The image a root file system is imported as: `<prefix>/rootfs-<name>:<key's first 16>`.
+fn rootfs_reference(description: &Description, name: &str, key: &str) -> String {
+    format!(
+        "{}:{}",
+        description.repository(&format!("rootfs-{name}")),
+        &key[..16]
+    )
+}
+
 /// Whether root file system `name` of this machine's architecture is in Docker or cached, so
 /// that no debootstrap is needed.
 pub fn rootfs_cached(sh: &Shell, description: &Description, name: &str) -> anyhow::Result<bool> {
     let spec = &description.rootfs[name];
     let key = rootfs_key(spec);
-    let reference = format!(
-        "{}:{}",
-        description.repository(&format!("rootfs-{name}")),
-        &key[..16]
-    );
+    let reference = rootfs_reference(description, name, &key);
     Ok(image_exists(sh, &reference)
         || cache_dir()?
             .join("rootfs")

@@ -188,6 +188,9 @@ end
 set -g tag_filters Name=tag:Project,Values=$project_tag
 test -n "$run_id"; and set -a tag_filters Name=tag:RunId,Values=$run_id
 # The names the stacks give to what AWS lists without tags (buckets, IAM).
+# The same for SSM's DescribeParameters, whose filters are spelt differently.
+set -g parameter_filters Key=tag:Project,Values=$project_tag
+test -n "$run_id"; and set -a parameter_filters Key=tag:RunId,Values=$run_id
 set -g name_prefix rcb-
 test -n "$run_id"; and set name_prefix rcb-$run_id-
 # A resource is ours only when its tags say so, whatever the server-side filter did.
@@ -293,6 +296,12 @@ function list_kind --argument-names region kind
             set json (aws_json $region ec2 describe-key-pairs --filters $tag_filters)
             or return 1
             string join \n -- $json | jq_ours '.KeyPairs[]? | select(ours) | .KeyName'
+        case parameter
+            # The hosts' secrets (SSM SecureString). DescribeParameters filters by tag but
+            # does not return the tags: the filter is all there is to go by.
+            set json (aws_json $region ssm describe-parameters --parameter-filters $parameter_filters)
+            or return 1
+            string join \n -- $json | jq -r '.Parameters[]? | .Name'
         case bucket
             set json (aws_json "" s3api list-buckets)
             or return 1
@@ -332,6 +341,13 @@ function list_kind --argument-names region kind
             or return 1
             string join \n -- $json | jq -r --arg project $project_tag --arg run "$run_id" \
                 '.[]? | select(.tags.Project == $project and ($run == "" or .tags.RunId == $run)) | .name'
+        case deleted-key-vault
+            # A deleted resource group soft-deletes its Key Vault, secrets and all: "NAME
+            # LOCATION" of each of ours, for the purge.
+            set json (command az keyvault list-deleted --resource-type vault --output json 2>>$sweep_log)
+            or return 1
+            string join \n -- $json | jq -r --arg project $project_tag --arg run "$run_id" \
+                '.[]? | select(.properties.tags.Project == $project and ($run == "" or .properties.tags.RunId == $run)) | "\(.name):\(.properties.location)"'
         case container
             docker ps -aq --filter label=rcb.project 2>>$sweep_log
         case '*'
@@ -406,8 +422,13 @@ function delete_kind --argument-names region kind id
             test -n "$record"; or return 0
             aws_json "" route53 change-resource-record-sets --hosted-zone-id $f[1] \
                 --change-batch (jq -n -c --argjson record $record '{Changes: [{Action: "DELETE", ResourceRecordSet: $record}]}') >/dev/null
+        case parameter
+            aws_json $region ssm delete-parameter --name $id >/dev/null
         case resource-group
             command az group delete --name $id --yes 2>>$sweep_log >/dev/null
+        case deleted-key-vault
+            set -l f (string split : -- $id)
+            command az keyvault purge --name $f[1] --location $f[2] 2>>$sweep_log >/dev/null
         case container
             docker rm -f $id >/dev/null 2>>$sweep_log
     end
@@ -415,7 +436,7 @@ end
 
 # What to sweep, in dependency order; each entry is "REGION KIND" ("-" for global ones).
 set -g aws_kinds instance nat-gateway address vpc-peering-connection network-interface security-group \
-    subnet route-table internet-gateway vpc volume key-pair
+    subnet route-table internet-gateway vpc volume key-pair parameter
 set -g regions $_flag_aws_region
 for run in $runs
     for stack in meta aws
@@ -449,7 +470,7 @@ else
     problem "the aws CLI is missing: AWS was not swept (install it, see README.md)"
 end
 if command -q az
-    set -a targets "- resource-group"
+    set -a targets "- resource-group" "- deleted-key-vault"
 else
     log "the az CLI is missing: Azure was not swept"
     for run in $runs

@@ -25,11 +25,11 @@ resource "aws_vpc_security_group_egress_rule" "runner_all" {
   cidr_ipv4         = "0.0.0.0/0"
 }
 
+# RUNNER_API_KEY is added at boot from SSM (secrets.tf).
 locals {
   runner_env = {
     for key, r in local.runners : key => {
       ORCHESTRATOR_URL        = var.orchestrator_url
-      RUNNER_API_KEY          = var.runner_api_key
       PROVIDER                = "aws"
       INSTANCE_TYPE           = r.type
       RUNNER_ID               = "${local.name}-${key}" # the instance's Name tag
@@ -56,6 +56,7 @@ resource "aws_instance" "runner" {
   subnet_id              = try(aws_subnet.private[local.zones_by_type[each.value.type][0]].id, null)
   vpc_security_group_ids = [aws_security_group.runner.id]
   key_name               = aws_key_pair.run.key_name
+  iam_instance_profile   = aws_iam_instance_profile.runner.name
 
   # Powering off (the runner's wrapper on exit 0, the TTL backstop) ends the instance and
   # its billing.
@@ -64,8 +65,8 @@ resource "aws_instance" "runner" {
   # default_tags do not reach the volumes an instance creates.
   volume_tags = merge(local.tags, { Name = "${local.name}-${each.key}" })
 
-  # The runner container uses host networking; one hop keeps IMDS and the user data (with
-  # the API key) away from the benchmark containers.
+  # The runner container uses host networking; one hop (and the host's firewall) keeps
+  # IMDS, the role's credentials and the user data away from the benchmark containers.
   metadata_options {
     http_tokens                 = "required"
     http_put_response_hop_limit = 1
@@ -85,6 +86,8 @@ resource "aws_instance" "runner" {
     project          = local.tags.Project
     host_script      = file("${path.module}/../shared/runner-host.sh")
     poweroff_script  = file("${path.module}/cloud-init/rcb-poweroff.sh")
+    secrets          = local.runner_secrets
+    secrets_script   = file("${path.module}/../shared/rcb-secrets.sh")
   })
 
   lifecycle {
@@ -105,6 +108,10 @@ resource "aws_instance" "runner" {
 
   tags = { Name = "${local.name}-${each.key}" }
 
-  # The runners need the NAT gateway from their first boot.
-  depends_on = [aws_route_table_association.private]
+  # The runners need the NAT gateway, and their key readable, from their first boot.
+  depends_on = [
+    aws_route_table_association.private,
+    aws_ssm_parameter.runner_env,
+    aws_iam_role_policy.runner_secret,
+  ]
 }

@@ -13,11 +13,11 @@ resource "azurerm_network_interface" "runner" {
   }
 }
 
+# RUNNER_API_KEY is added at boot from the run's Key Vault (secrets.tf).
 locals {
   runner_env = {
     for key, r in local.runners : key => {
       ORCHESTRATOR_URL        = var.orchestrator_url
-      RUNNER_API_KEY          = var.runner_api_key
       PROVIDER                = "azure"
       INSTANCE_TYPE           = r.type
       RUNNER_ID               = local.vm_name[key]
@@ -57,6 +57,8 @@ resource "azurerm_linux_virtual_machine" "runner" {
     project          = local.tags.Project
     host_script      = file("${path.module}/../shared/runner-host.sh")
     poweroff_script  = file("${path.module}/cloud-init/rcb-poweroff.sh")
+    secrets          = local.runner_secrets
+    secrets_script   = file("${path.module}/../shared/rcb-secrets.sh")
   }))
 
   admin_ssh_key {
@@ -77,11 +79,11 @@ resource "azurerm_linux_virtual_machine" "runner" {
     version   = "latest"
   }
 
-  dynamic "identity" {
-    for_each = var.self_deallocate ? [1] : []
-    content {
-      type = "SystemAssigned"
-    }
+  # The shared identity reads the runner key; the VM's own (with self_deallocate) may
+  # deallocate this VM, and IMDS hands out its token when no client_id is asked for.
+  identity {
+    type         = var.self_deallocate ? "SystemAssigned, UserAssigned" : "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.runner.id]
   }
 
   lifecycle {
@@ -98,6 +100,7 @@ resource "azurerm_linux_virtual_machine" "runner" {
   depends_on = [
     azurerm_subnet_nat_gateway_association.runners,
     azurerm_subnet_network_security_group_association.runners,
+    azurerm_key_vault_secret.runner_env,
   ]
 }
 

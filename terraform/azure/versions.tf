@@ -18,5 +18,10 @@ provider "azurerm" {
       # The nuke script destroys the group whatever a failed apply left in it.
       prevent_deletion_if_contains_resources = false
     }
+    key_vault {
+      # A destroyed vault (and its secret) is purged, not kept soft-deleted for days.
+      purge_soft_delete_on_destroy          = true
+      purge_soft_deleted_secrets_on_destroy = true
+    }
   }
 }

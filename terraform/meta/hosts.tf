@@ -117,11 +117,8 @@ resource "aws_route53_record" "orchestrator" {
 }
 
 locals {
+  # What is not secret; the rest is in SSM (secrets.tf).
   orchestrator_env = {
-    DATABASE_URL                  = "postgres://postgres:${random_password.postgres.result}@127.0.0.1:5432/rcb"
-    API_KEY                       = random_password.api_key.result
-    RUNNER_API_KEY                = random_password.runner_api_key.result
-    OPERATOR_PASSWORD             = random_password.operator_password.result
     LISTEN_ADDR                   = "127.0.0.1:8080"
     S3_BUCKET                     = aws_s3_bucket.results.bucket
     AWS_REGION                    = var.region
@@ -131,8 +128,7 @@ locals {
     PRESIGN_TTL_SECS              = var.presign_ttl_secs == null ? null : tostring(var.presign_ttl_secs)
   }
   postgres_env = {
-    POSTGRES_PASSWORD = random_password.postgres.result
-    POSTGRES_DB       = "rcb"
+    POSTGRES_DB = "rcb"
   }
 
   # Caddy terminates TLS with a Let's Encrypt certificate when a domain is given, and
@@ -186,6 +182,8 @@ resource "aws_instance" "orchestrator" {
     postgres_image_url     = var.postgres_image_url
     caddyfile              = local.caddyfile
     setup_script           = file("${path.module}/cloud-init/orchestrator-setup.sh")
+    secrets                = local.orchestrator_secrets
+    secrets_script         = file("${path.module}/../shared/rcb-secrets.sh")
     project                = local.tags.Project
   })
 
@@ -196,6 +194,13 @@ resource "aws_instance" "orchestrator" {
   }
 
   tags = { Name = "${local.name}-orchestrator" }
+
+  # What the host reads at boot exists before it boots.
+  depends_on = [
+    aws_ssm_parameter.orchestrator_env,
+    aws_ssm_parameter.postgres_env,
+    aws_iam_role_policy.orchestrator_secrets,
+  ]
 }
 
 resource "aws_eip_association" "orchestrator" {

@@ -1,4 +1,5 @@
-# The orchestrator reaches the bucket with an instance role: no static keys anywhere.
+# The orchestrator reaches the bucket and reads its secrets with an instance role: no
+# static keys anywhere.
 
 data "aws_iam_policy_document" "ec2_assume" {
   statement {
@@ -39,6 +40,22 @@ resource "aws_iam_role_policy" "orchestrator_bucket" {
   name   = "results-bucket"
   role   = aws_iam_role.orchestrator.id
   policy = data.aws_iam_policy_document.orchestrator_bucket.json
+}
+
+# Its own two parameters, decrypted with the aws/ssm key (whose key policy lets the
+# account's principals use it through SSM): nothing else of Parameter Store.
+data "aws_iam_policy_document" "orchestrator_secrets" {
+  statement {
+    sid       = "ReadOwnSecrets"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.orchestrator_env.arn, aws_ssm_parameter.postgres_env.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "orchestrator_secrets" {
+  name   = "secrets"
+  role   = aws_iam_role.orchestrator.id
+  policy = data.aws_iam_policy_document.orchestrator_secrets.json
 }
 
 resource "aws_iam_instance_profile" "orchestrator" {

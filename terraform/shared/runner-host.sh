@@ -1,10 +1,10 @@
 #!/bin/sh
 # The runner's wrapper on a cloud host (rcb-runner.service, started once by cloud-init):
-# loads the runner image from its presigned URL, runs the runner with the Docker socket,
-# then ends the host through /usr/local/sbin/rcb-poweroff unless the runner exited 3
-# ("debug: keep the host up"); exit 4 (the host could not prepare tasks, given back) ends it
-# too. A host that cannot even start the runner ends too: nobody
-# pays for a host that does nothing. The TTL backstop ends any host kept up.
+# reads the runner key (rcb-secrets), loads the runner image from its presigned URL, runs
+# the runner with the Docker socket, then ends the host through /usr/local/sbin/rcb-poweroff
+# unless the runner exited 3 ("debug: keep the host up"); exit 4 (the host could not
+# prepare tasks, given back) ends it too. A host that cannot even start the runner ends
+# too: nobody pays for a host that does nothing. The TTL backstop ends any host kept up.
 # Shared by terraform/aws and terraform/azure; output goes to the journal
 # (journalctl -u rcb-runner).
 set -u
@@ -48,6 +48,8 @@ block_metadata() {
     ip6tables -I "$chain" -d fd00:ec2::254/128 -j DROP
 }
 
+# The runner key, from the cloud's secret store with the host's identity, into runner.env.
+/usr/local/sbin/rcb-secrets || end_host "the runner's key could not be read from the secret store"
 install_packages docker.io || end_host "Docker could not be installed"
 systemctl start docker || end_host "Docker did not start"
 block_metadata || end_host "benchmark containers could not be kept from the metadata service"

@@ -1348,6 +1348,10 @@ fn leftovers() -> Value {
             "InstanceProfile": { "InstanceProfileName": "rcb-7-orchestrator-profile", "Roles": [], "Tags": tags("7") } },
         "route53 list-resource-record-sets": { "ResourceRecordSets": [
             { "Name": "bench.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{ "Value": "203.0.113.8" }] }] },
+        "ssm describe-parameters": { "Parameters": [{ "Name": "/rcb/7/orchestrator.env", "Type": "SecureString" }] },
+        "az keyvault list-deleted": [
+            { "name": "rcb-7-ab12c", "properties": { "location": "eastus2", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "7" } } },
+            { "name": "rcb-8-cd34e", "properties": { "location": "eastus2", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "8" } } }],
         "az group list": [
             { "name": "rcb-7", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "7" } },
             { "name": "rcb-8", "tags": { "Project": "ruby-cross-cloud-bench", "RunId": "8" } },
@@ -1386,6 +1390,7 @@ fn deletions(calls: &[Call]) -> Vec<String> {
                 && op != "delete-role-policy"
                 || (c.tool == "docker" && c.argv.starts_with("rm "))
                 || (c.tool == "az" && c.argv.starts_with("group delete "))
+                || (c.tool == "az" && c.argv.starts_with("keyvault purge "))
         })
         .map(|c| {
             let words: Vec<&str> = c.argv.split(' ').collect();
@@ -1454,6 +1459,7 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
         "igw-run7",
         "vpc-run7",
         "rcb-7",
+        "/rcb/7/orchestrator.env",
     ];
     let mut expected: Vec<&str> = per_region.to_vec();
     expected.extend([
@@ -1461,6 +1467,7 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
         "rcb-7-orchestrator-profile",
         "rcb-7-orchestrator",
         "rcb-7",
+        "rcb-7-ab12c",
     ]);
     assert_eq!(deleted, expected, "{calls:#?}");
     for region in ["eu-central-1", "eu-west-1"] {
@@ -1513,6 +1520,7 @@ async fn nuke_destroys_providers_then_meta_then_sweeps_the_runs_tagged_leftovers
         "rcb-lookalike",
         "\"prod\"",
         "sg-default",
+        "rcb-8-cd34e",
     ] {
         assert!(world.contains(untouched), "{untouched} must stay: {world}");
     }

@@ -28,6 +28,9 @@
 //!   the object and to carry a signature and a lifetime, not that AWS would accept it.
 //! - awscli v1 takes an unambiguous prefix of an option (`--filter` for `--filters`), as
 //!   Python's argparse does; a misspelt option fails, as it would on AWS.
+//! - SSM Parameter Store: `describe-parameters` honours the `tag:` filters nuke lists the
+//!   hosts' secrets by, as AWS does; a SecureString is stored as given (no KMS key is used
+//!   or checked), so the tests prove the names, tags and deletion, not the encryption.
 //! - Route 53 answers at once (no PENDING change), and any zone name is accepted.
 //! - Everything is in one account, no permission is ever refused, and nothing is billed.
 
@@ -205,8 +208,8 @@ fn would_delete(stderr: &str) -> BTreeSet<String> {
 }
 
 /// The lines of `census` that belong to run `run_id`'s resources `of_run`: the resources
-/// themselves, the bucket's objects, the role's inline policy and its place in the instance
-/// profile, the VPCs' default groups and main route tables, its Route 53 record.
+/// themselves, the bucket's objects, the roles' inline policies and their places in the
+/// instance profiles, the VPCs' default groups and main route tables, its Route 53 record.
 fn owned_by(
     census: &BTreeSet<String>,
     of_run: &BTreeSet<String>,
@@ -216,6 +219,8 @@ fn owned_by(
         format!("- object rcb-{run_id}-results-ab12/"),
         format!("- role-policy rcb-{run_id}-orchestrator/"),
         format!("- instance-profile-role rcb-{run_id}-orchestrator/"),
+        format!("- role-policy rcb-{run_id}-runner/"),
+        format!("- instance-profile-role rcb-{run_id}-runner/"),
         format!("- record bench-{run_id}.example.com. "),
     ];
     let vpcs = of_run

@@ -16,7 +16,7 @@ pub const REQUIRED_TAG_KEYS: [&str; 2] = ["Project", "RunId"];
 pub const AWS_EXPLICIT_TAGS: [(&str, &str); 1] = [("aws_instance", "volume_tags")];
 
 /// azurerm resource types the stacks use that take `tags`: each must set them.
-pub const AZURE_TAGGABLE: [&str; 7] = [
+pub const AZURE_TAGGABLE: [&str; 10] = [
     "azurerm_resource_group",
     "azurerm_virtual_network",
     "azurerm_public_ip",
@@ -24,6 +24,9 @@ pub const AZURE_TAGGABLE: [&str; 7] = [
     "azurerm_network_security_group",
     "azurerm_network_interface",
     "azurerm_linux_virtual_machine",
+    "azurerm_user_assigned_identity",
+    "azurerm_key_vault",
+    "azurerm_key_vault_secret",
 ];
 
 /// azurerm resource types the stacks use that take no `tags` (associations, subnets,

@@ -406,8 +406,8 @@ fn instances_that_stop_are_caught() {
 #[test]
 fn containers_get_the_settings_decisions_md_names() {
     // docs/decisions.md's runner settings, and RUNNER_CACHE_DIR (the runner's own), which the
-    // host script needs to mount at the same path.
-    // The runner key only: never the operator's API_KEY.
+    // host script needs to mount at the same path. The runner key comes from the secret
+    // store at boot (the runner key only: never the operator's API_KEY).
     let runner: Vec<&str> = vec![
         "BENCH_IMAGE_REPO",
         "BENCH_PACKAGES",
@@ -418,7 +418,6 @@ fn containers_get_the_settings_decisions_md_names() {
         "PROVIDER",
         "RUBY_BENCH_COMMIT",
         "RUBY_BENCH_GIT_URL",
-        "RUNNER_API_KEY",
         "RUNNER_CACHE_DIR",
         "RUNNER_ID",
         "SLOTS",
@@ -436,21 +435,29 @@ fn containers_get_the_settings_decisions_md_names() {
     let keys =
         checks::env_keys(&stack("meta"), "orchestrator_env").expect("an orchestrator_env local");
     let orchestrator = [
-        "API_KEY",
         "AWS_REGION",
-        "DATABASE_URL",
         "HEARTBEAT_CHECK_INTERVAL_SECS",
         "HEARTBEAT_TIMEOUT_SECS",
         "LISTEN_ADDR",
         "NO_RUNNER_TIMEOUT_SECS",
-        "OPERATOR_PASSWORD",
         "PRESIGN_TTL_SECS",
-        "RUNNER_API_KEY",
         "S3_BUCKET",
     ];
     assert_eq!(
         keys.iter().map(String::as_str).collect::<Vec<_>>(),
         orchestrator
+    );
+    // The secret settings, which the host reads from SSM at boot.
+    let secret = checks::env_keys(&stack("meta"), "orchestrator_secret_env")
+        .expect("an orchestrator_secret_env local");
+    assert_eq!(
+        secret.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "API_KEY",
+            "DATABASE_URL",
+            "OPERATOR_PASSWORD",
+            "RUNNER_API_KEY"
+        ]
     );
     // On AWS the SDK's own endpoints are used: setting either would point presigned URLs
     // somewhere runners cannot reach.
@@ -950,10 +957,19 @@ fn runner_user_data_renders_as_terraform_would() {
         &aws,
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
-    // Terraform's jsonencode writes < > & as \u escapes.
+    // The key is not in the user data (Terraform's jsonencode would write < > & as \u
+    // escapes), only where it is.
     assert!(
-        text.contains(r"RUNNER_API_KEY=key\u003c\u0026\u003e\n"),
+        !text.contains("key<&>") && !text.contains(r"key\u003c\u0026\u003e"),
         "{text}"
+    );
+    assert_eq!(
+        written_file(&text, "/etc/rcb/secrets"),
+        "runner.env ssm eu-west-1 /rcb/42/runner.env\n"
+    );
+    assert_eq!(
+        written_file(&text, "/usr/local/sbin/rcb-secrets"),
+        std::fs::read_to_string(terraform_root().join("shared/rcb-secrets.sh")).unwrap()
     );
     let env = written_file(&text, "/etc/rcb/runner.env");
     let expected = [
@@ -966,7 +982,6 @@ fn runner_user_data_renders_as_terraform_would() {
         "PROVIDER=aws",
         "RUBY_BENCH_COMMIT=abc123",
         "RUBY_BENCH_GIT_URL=https://github.com/ruby/ruby-bench.git",
-        "RUNNER_API_KEY=key<&>",
         "RUNNER_CACHE_DIR=/var/cache/rcb-runner",
         "RUNNER_ID=rcb-42-c7i.large-1",
         "SLOTS=2",
@@ -1004,7 +1019,11 @@ fn runner_user_data_renders_as_terraform_would() {
     azure_vars["self_deallocate"] = serde_json::json!(true);
     let azure = HostInputs {
         tfvars: azure_vars,
-        known: serde_json::json!({}),
+        known: serde_json::json!({
+            "azurerm_key_vault": {"run": {"name": "rcb-42-ab12c"}},
+            "azurerm_key_vault_secret": {"runner_env": {"name": "runner-env"}},
+            "azurerm_user_assigned_identity": {"runner": {"client_id": "11111111-2222-3333-4444-555555555555"}},
+        }),
     };
     let text = render_user_data(
         &stack("azure"),
@@ -1021,6 +1040,11 @@ fn runner_user_data_renders_as_terraform_would() {
         "{env}"
     );
     assert!(written_file(&text, "/usr/local/sbin/rcb-poweroff").contains("deallocate"));
+    assert!(!text.contains("key<&>") && !text.contains(r"key\u003c"), "{text}");
+    assert_eq!(
+        written_file(&text, "/etc/rcb/secrets"),
+        "runner.env keyvault rcb-42-ab12c runner-env 11111111-2222-3333-4444-555555555555\n"
+    );
 }
 
 #[test]
@@ -1047,17 +1071,21 @@ fn orchestrator_user_data_renders_as_terraform_would() {
     assert_eq!(
         env.lines().collect::<Vec<_>>(),
         [
-            "API_KEY=apikey",
             "AWS_REGION=eu-west-1",
-            "DATABASE_URL=postgres://postgres:pgpw@127.0.0.1:5432/rcb",
             "HEARTBEAT_CHECK_INTERVAL_SECS=60",
             "HEARTBEAT_TIMEOUT_SECS=120",
             "LISTEN_ADDR=127.0.0.1:8080",
             "NO_RUNNER_TIMEOUT_SECS=1200",
-            "OPERATOR_PASSWORD=oppw",
-            "RUNNER_API_KEY=runnerkey",
             "S3_BUCKET=rcb-42-results",
         ]
+    );
+    // No secret, only the parameters that hold them.
+    for secret in ["apikey", "runnerkey", "oppw", "pgpw"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert_eq!(
+        written_file(&text, "/etc/rcb/secrets"),
+        "orchestrator.env ssm eu-west-1 /rcb/42/orchestrator.env\npostgres.env ssm eu-west-1 /rcb/42/postgres.env\n"
     );
     assert_eq!(
         written_file(&text, "/etc/rcb/Caddyfile"),
@@ -1065,7 +1093,7 @@ fn orchestrator_user_data_renders_as_terraform_would() {
     );
     assert_eq!(
         written_file(&text, "/etc/rcb/postgres.env"),
-        "POSTGRES_DB=rcb\nPOSTGRES_PASSWORD=pgpw\n"
+        "POSTGRES_DB=rcb\n"
     );
 
     let (path, vars) = template_call(&meta, "aws_instance.orchestrator", None, &inputs)

@@ -1,11 +1,14 @@
 #!/bin/sh
-# First boot of the orchestrator host (cloud-init runcmd): loads the images from the
-# presigned URLs cloud-init wrote to /etc/rcb, starts Postgres and the orchestrator with
-# host networking on 127.0.0.1, and puts Caddy in front of them. Output goes to
-# /var/log/cloud-init-output.log.
+# First boot of the orchestrator host (cloud-init runcmd): reads its secrets from SSM into
+# the env files, loads the images from the presigned URLs cloud-init wrote to /etc/rcb,
+# starts Postgres and the orchestrator with host networking on 127.0.0.1, and puts Caddy
+# in front of them. Output goes to /var/log/cloud-init-output.log.
 set -eu
 
 project=$(cat /etc/rcb/project)
+
+# First, so that a host without its secrets stops before installing anything.
+/usr/local/sbin/rcb-secrets
 
 # Ubuntu's archive, retried: mirrors hiccup, and unattended-upgrades may hold the dpkg
 # lock for a while after first boot.

@@ -64,6 +64,12 @@ def main():
         if volume["State"] == "available"
     ])
     add("key-pair", [pair["KeyName"] for pair in ec2.describe_key_pairs()["KeyPairs"]])
+    ssm = boto3.client("ssm", region_name=region)
+    add("parameter", [
+        parameter["Name"]
+        for page in ssm.get_paginator("describe_parameters").paginate()
+        for parameter in page["Parameters"]
+    ])
 
     s3 = boto3.client("s3", region_name=region)
     for bucket in s3.list_buckets()["Buckets"]:

@@ -154,26 +154,39 @@ def main():
     for key_name in ["images/orchestrator.tar.gz", "images/runner-x86_64.tar.gz", "results/1/1.tar"]:
         s3.put_object(Bucket=bucket, Key=key_name, Body=b"object")
 
-    # The orchestrator's role: an inline policy, an instance profile.
+    # The hosts' secrets, SecureString parameters (meta: the orchestrator's two files; aws:
+    # the runners' key).
+    ssm = boto3.client("ssm", region_name=region)
+    prefix = f"/rcb/{run_id}" if tagged else f"/rcb/{run_id}-lookalike"
+    parameter_tags = [tag for tag in tags if tag["Key"] != "Name"] or [{"Key": "Name", "Value": name}]
+    for file in ["orchestrator.env", "postgres.env", "runner.env"]:
+        parameter = f"{prefix}/{file}"
+        ssm.put_parameter(Name=parameter, Value="SECRET=seeded\n", Type="SecureString", Tags=parameter_tags)
+        add("parameter", parameter)
+
+    # The orchestrator's and the runners' roles: an inline policy, an instance profile each.
     iam = boto3.client("iam", region_name=region)
-    role = f"{name}-orchestrator"
     assume = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                        "Action": "sts:AssumeRole"}],
     }
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(assume), Tags=tags)
-    bucket_policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                       "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    policies = {
+        "orchestrator": {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                         "Resource": f"arn:aws:s3:::{bucket}/*"},
+        "runner": {"Effect": "Allow", "Action": ["ssm:GetParameter"],
+                   "Resource": f"arn:aws:ssm:{region}:123456789012:parameter{prefix}/runner.env"},
     }
-    iam.put_role_policy(RoleName=role, PolicyName="bucket", PolicyDocument=json.dumps(bucket_policy))
-    iam.create_instance_profile(InstanceProfileName=role, Tags=tags)
-    iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)
-    if tagged:
-        found.append(f"- instance-profile {role}")
-        found.append(f"- role {role}")
+    for part, statement in policies.items():
+        role = f"{name}-{part}"
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(assume), Tags=tags)
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam.put_role_policy(RoleName=role, PolicyName="own", PolicyDocument=json.dumps(policy))
+        iam.create_instance_profile(InstanceProfileName=role, Tags=tags)
+        iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)
+        if tagged:
+            found.append(f"- instance-profile {role}")
+            found.append(f"- role {role}")
 
     # The orchestrator's name, in a zone the runs share (meta's route53_zone_id and domain).
     if tagged:

@@ -6,8 +6,10 @@
 //! The network is the clouds' in miniature, each part on addresses of its own:
 //!
 //! - "internet": s3-local (the S3 endpoint the URLs are signed for), the git server of
-//!   ruby-bench-mini, Azure Resource Manager's stand-in, and the orchestrator host's public
-//!   address (its Elastic IP: Caddy on port 80, nothing else);
+//!   ruby-bench-mini, the stand-in of the clouds' APIs the hosts call (Resource Manager,
+//!   SSM, Key Vault: `hosts/clouds.py`, at their names, with a certificate the hosts
+//!   trust), the meta VPC's metadata service, and the orchestrator host's public address
+//!   (its Elastic IP: Caddy on port 80, nothing else);
 //! - "aws" and "azure": one runner host each, routed to the internet through a NAT
 //!   container, which also serves the cloud's metadata service on 169.254.169.254 (off the
 //!   host, as on a cloud).
@@ -31,7 +33,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use infra_checks::Stack;
-use infra_checks::user_data::{HostInputs, render_user_data, template_call};
+use infra_checks::user_data::{HostInputs, render_user_data, resource_argument, template_call};
 use serde_json::{Value, json};
 
 use crate::harness::project_root;
@@ -48,6 +50,9 @@ const AZURE_TTL_MINUTES: f64 = 1.5;
 
 /// The AWS runner's TTL backstop, in minutes: never reached here.
 const AWS_TTL_MINUTES: u64 = 30;
+
+/// The client id of the Azure runners' identity, which reads the run's Key Vault.
+const RUNNER_IDENTITY: &str = "00000000-0000-0000-0000-0000000000c1";
 
 /// The instance types of the run, and their runner instances' `for_each` keys.
 const AWS_TYPE: &str = "c7i.large";
@@ -600,8 +605,18 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     lab.start(&git);
     let git_url = format!("http://{git_ip}/ruby-bench.git");
 
-    let certs = dir.join("arm");
+    // The clouds' APIs the hosts call (Resource Manager, SSM, Key Vault), at their names.
+    let vault = format!("rcb-{run_id}-ab12c");
+    let vault_host = format!("{vault}.vault.azure.net");
+    let api_names = [
+        "management.azure.com",
+        "ssm.eu-west-1.amazonaws.com",
+        &vault_host,
+    ];
+    let certs = dir.join("clouds");
     std::fs::create_dir_all(&certs).unwrap();
+    let secrets_file = certs.join("secrets.json");
+    std::fs::write(&secrets_file, "{}").unwrap();
     let certs_mount = format!("{}:/certs", certs.display());
     let labels = lab.labels();
     let mut openssl = vec!["run", "--rm", "--network", "none"];
@@ -625,22 +640,25 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
                 "-subj",
                 "/CN=management.azure.com",
                 "-addext",
-                "subjectAltName=DNS:management.azure.com",
+                &format!(
+                    "subjectAltName={}",
+                    api_names.map(|name| format!("DNS:{name}")).join(",")
+                ),
                 "-addext",
                 "basicConstraints=critical,CA:TRUE",
                 "-keyout",
-                "/certs/arm.key",
+                "/certs/clouds.key",
                 "-out",
-                "/certs/arm.pem",
+                "/certs/clouds.pem",
             ],
         ]
         .concat(),
     );
-    let arm_ip = internet.ip(12);
-    let arm = lab.create(
-        "arm",
+    let clouds_ip = internet.ip(12);
+    let clouds = lab.create(
+        "clouds",
         &internet,
-        &arm_ip,
+        &clouds_ip,
         &[
             "-v",
             &stand_ins_mount,
@@ -652,12 +670,27 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         &[
             HOST_IMAGE,
             "-u",
-            "/stand-ins/arm.py",
-            "/certs/arm.pem",
-            "/certs/arm.key",
+            "/stand-ins/clouds.py",
+            "/certs/clouds.pem",
+            "/certs/clouds.key",
+            "/certs/secrets.json",
         ],
     );
-    lab.start(&arm);
+    lab.start(&clouds);
+    // The hosts trust the stand-ins' certificate (and nothing else: they reach no other
+    // TLS server) and find the APIs at its address, as DNS would give them.
+    let trust = format!(
+        "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+        certs.join("clouds.pem").display()
+    );
+    let api_hosts: Vec<String> = api_names
+        .iter()
+        .map(|name| format!("{name}:{clouds_ip}"))
+        .collect();
+    let mut api_args = vec!["-v", trust.as_str()];
+    for host in &api_hosts {
+        api_args.extend(["--add-host", host.as_str()]);
+    }
 
     phase("the internet is up");
     // --- meta: the bucket and the images in it, then the orchestrator host --------------
@@ -682,6 +715,8 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     let public_ip = internet.ip(20);
     let api_key = format!("apikey{}", lab.id);
     let runner_api_key = format!("runnerkey{}", lab.id);
+    let operator_password = format!("operator{}", lab.id);
+    let postgres_password = format!("postgres{}", lab.id);
     let meta_inputs = HostInputs {
         tfvars: json!({
             "run_id": run_id, "region": "eu-west-1", "allowed_ssh_cidr": "203.0.113.7/32", "domain": "",
@@ -691,8 +726,8 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         known: json!({
             "random_password": {
                 "api_key": {"result": api_key}, "runner_api_key": {"result": runner_api_key},
-                "operator_password": {"result": format!("operator{}", lab.id)},
-                "postgres": {"result": format!("postgres{}", lab.id)},
+                "operator_password": {"result": operator_password},
+                "postgres": {"result": postgres_password},
             },
             "aws_s3_bucket": {"results": {"bucket": bucket.name}},
             "aws_eip": {"orchestrator": {"public_ip": public_ip}},
@@ -715,15 +750,84 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         "{env}S3_ENDPOINT_URL={s3_endpoint}\nAWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n"
     )));
     let orchestrator_user_data = infra_checks::templates::render(&template, vars).unwrap();
+    // The user data says where the secrets are, and holds none.
+    for secret in [
+        &api_key,
+        &runner_api_key,
+        &operator_password,
+        &postgres_password,
+    ] {
+        assert!(
+            !orchestrator_user_data.contains(secret.as_str()),
+            "{orchestrator_user_data}"
+        );
+    }
+    // SSM holds what the meta stack stores there.
+    let mut ssm = serde_json::Map::new();
+    for parameter in [
+        "aws_ssm_parameter.orchestrator_env",
+        "aws_ssm_parameter.postgres_env",
+    ] {
+        let [name, value] = ["name", "value"].map(|argument| {
+            let value = resource_argument(&stack("meta"), parameter, None, argument, &meta_inputs)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            value.as_str().expect("a string").to_owned()
+        });
+        ssm.insert(name, json!(value));
+    }
+    let mut secrets = json!({"ssm": {"eu-west-1": ssm}, "keyvault": {}});
+    std::fs::write(&secrets_file, secrets.to_string()).unwrap();
+    // The instance metadata service of the meta VPC, with the orchestrator role's
+    // credentials. The internet network is internal (Docker drops what is addressed
+    // outside its subnet), so the orchestrator host's own NAT table sends what it
+    // addresses to 169.254.169.254 there instead of a route, as the VPC would.
+    let imds_ip = internet.ip(13);
+    let imds = lab.create(
+        "meta-imds",
+        &internet,
+        &imds_ip,
+        &["-v", &stand_ins_mount, "--entrypoint", "python3"],
+        &[
+            HOST_IMAGE,
+            "-u",
+            "/stand-ins/metadata.py",
+            "none",
+            RUNNER_IDENTITY,
+            "0.0.0.0",
+        ],
+    );
+    lab.start(&imds);
     phase("the images are in the bucket");
     let orchestrator = lab.host(
         "orchestrator",
         &internet,
         &public_ip,
         &orchestrator_user_data,
-        &[],
+        &api_args,
     );
     lab.start(&orchestrator);
+    let to_imds = format!("{imds_ip}:80");
+    let (ok, out) = lab.exec(
+        &orchestrator,
+        &[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-d",
+            "169.254.169.254/32",
+            "-p",
+            "tcp",
+            "--dport",
+            "80",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &to_imds,
+        ],
+    );
+    assert!(ok, "{out}");
     let orchestrator_url = format!("http://{public_ip}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -774,7 +878,7 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     ] {
         let script = format!(
             "set -e; iptables -t nat -A POSTROUTING -s {0}.0/24 ! -d {0}.0/24 -j MASQUERADE; \
-             ip addr add 169.254.169.254/32 dev lo; exec python3 -u /stand-ins/metadata.py {resource_id}",
+             ip addr add 169.254.169.254/32 dev lo; exec python3 -u /stand-ins/metadata.py {resource_id} {RUNNER_IDENTITY}",
             net.prefix
         );
         let nat = lab.create(
@@ -850,7 +954,11 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
             vars["self_deallocate"] = json!(true);
             vars
         },
-        known: json!({}),
+        known: json!({
+            "azurerm_key_vault": {"run": {"name": vault}},
+            "azurerm_key_vault_secret": {"runner_env": {"name": "runner-env"}},
+            "azurerm_user_assigned_identity": {"runner": {"client_id": RUNNER_IDENTITY}},
+        }),
     };
     let azure_user_data = render_user_data(
         &stack("azure"),
@@ -859,24 +967,45 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
         &azure_inputs,
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
-    // Runner hosts get the runner key, never the operator's.
+    // Runner hosts' user data holds no key; the secret stores hold the runner key (as the
+    // provider stacks store it), never the operator's.
     for user_data in [&aws_user_data, &azure_user_data] {
-        assert!(user_data.contains(&runner_api_key), "{user_data}");
+        assert!(!user_data.contains(&runner_api_key), "{user_data}");
         assert!(!user_data.contains(&api_key), "{user_data}");
     }
-
-    let trust = format!(
-        "{}:/etc/ssl/certs/ca-certificates.crt:ro",
-        certs.join("arm.pem").display()
+    let argument = |name: &str, address: &str, argument: &str, inputs: &HostInputs| {
+        let value = resource_argument(&stack(name), address, None, argument, inputs)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        value.as_str().expect("a string").to_owned()
+    };
+    let aws_secret = argument("aws", "aws_ssm_parameter.runner_env", "value", &aws_inputs);
+    let azure_secret = argument(
+        "azure",
+        "azurerm_key_vault_secret.runner_env",
+        "value",
+        &azure_inputs,
     );
-    let arm_host = format!("management.azure.com:{arm_ip}");
-    let aws_host = lab.host("aws-runner", &aws_net, &aws_net.ip(10), &aws_user_data, &[]);
+    for secret in [&aws_secret, &azure_secret] {
+        assert_eq!(secret, &format!("RUNNER_API_KEY={runner_api_key}\n"));
+    }
+    secrets["ssm"]["eu-west-1"]
+        [argument("aws", "aws_ssm_parameter.runner_env", "name", &aws_inputs)] = json!(aws_secret);
+    secrets["keyvault"][&vault] = json!({ "runner-env": azure_secret });
+    std::fs::write(&secrets_file, secrets.to_string()).unwrap();
+
+    let aws_host = lab.host(
+        "aws-runner",
+        &aws_net,
+        &aws_net.ip(10),
+        &aws_user_data,
+        &api_args,
+    );
     let azure_host = lab.host(
         "azure-runner",
         &azure_net,
         &azure_net.ip(10),
         &azure_user_data,
-        &["-v", &trust, "--add-host", &arm_host],
+        &api_args,
     );
     for (host, net) in [(&aws_host, &aws_net), (&azure_host, &azure_net)] {
         lab.start(host);
@@ -1053,12 +1182,26 @@ async fn hosts_boot_from_their_user_data_and_run_a_cloud_run() {
     );
 
     phase("the run is complete");
+    // Each host read its secrets from its cloud's store with its own identity: the
+    // orchestrator's two files and the AWS runner's key from SSM (SigV4-signed with the
+    // instance role's credentials), the Azure runner's from Key Vault (with its identity's
+    // token); nothing was refused.
+    let api_log = lab.logs(&clouds);
+    for read in [
+        format!("ssm: GetParameter /rcb/{run_id}/orchestrator.env in eu-west-1"),
+        format!("ssm: GetParameter /rcb/{run_id}/postgres.env in eu-west-1"),
+        format!("ssm: GetParameter /rcb/{run_id}/runner.env in eu-west-1"),
+        format!("keyvault: get {vault}/runner-env"),
+    ] {
+        assert!(api_log.contains(&read), "{read}: {api_log}");
+    }
+    assert!(!api_log.contains("refused"), "{api_log}");
     // The TTL backstop: the Azure host asks Azure to deallocate it, and "Azure" stops it.
     lab.wait_for(
         "the Azure host asked to be deallocated",
         Duration::from_secs(120),
         || {
-            lab.logs(&arm)
+            lab.logs(&clouds)
                 .contains(&format!("arm: accepted POST {resource_id}/deallocate"))
         },
     )

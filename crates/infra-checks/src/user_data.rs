@@ -54,6 +54,20 @@ pub fn render_user_data(
     bail!("{address} has neither user_data nor custom_data")
 }
 
+/// One argument of a resource (`value` of `aws_ssm_parameter.runner_env`), evaluated as
+/// [`render_user_data`] evaluates the user data: what Terraform would send the provider.
+pub fn resource_argument(
+    stack: &Stack,
+    address: &str,
+    instance: Option<&str>,
+    argument: &str,
+    inputs: &HostInputs,
+) -> anyhow::Result<Value> {
+    let (ctx, body) = resource_context(stack, address, instance, inputs)?;
+    let expr = attr(body, argument).with_context(|| format!("{address} has no {argument}"))?;
+    evaluate(&ctx, expr, &format!("{address}.{argument}"))
+}
+
 /// The `templatefile()` call inside the resource's user data, evaluated as
 /// [`render_user_data`] does: the template's path and its variables. A caller that has to
 /// add to one (a stand-in's setting) renders them with [`crate::templates::render`].

@@ -1040,7 +1040,10 @@ fn runner_user_data_renders_as_terraform_would() {
         "{env}"
     );
     assert!(written_file(&text, "/usr/local/sbin/rcb-poweroff").contains("deallocate"));
-    assert!(!text.contains("key<&>") && !text.contains(r"key\u003c"), "{text}");
+    assert!(
+        !text.contains("key<&>") && !text.contains(r"key\u003c"),
+        "{text}"
+    );
     assert_eq!(
         written_file(&text, "/etc/rcb/secrets"),
         "runner.env keyvault rcb-42-ab12c runner-env 11111111-2222-3333-4444-555555555555\n"

@@ -1114,8 +1114,21 @@ async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
         "{stderr}"
     );
 
+    // No right to create the run's Key Vault (Contributor has it): refused, naming what lacks.
+    let no_vault = json!({ "az rest": { "value": [{ "actions": ["*"], "notActions": ["Microsoft.KeyVault/*"] }] } });
+    let stderr = refusal(no_vault, &["--no-self-deallocate"]).await;
+    assert!(
+        stderr.contains("may not create the run's Key Vault and the runners' identity")
+            && stderr.contains(
+                "(Microsoft.KeyVault/vaults/write, Microsoft.KeyVault/locations/deletedVaults/purge/action)"
+            )
+            && stderr.contains("get Contributor"),
+        "{stderr}"
+    );
     // No right to create the role and its assignments: refused, with the flag that does without.
-    let no_rights = json!({ "az rest": { "value": [{ "actions": ["Microsoft.Compute/*", "Microsoft.Network/*"], "notActions": [] }] } });
+    let no_rights = json!({ "az rest": { "value": [{ "actions": [
+        "Microsoft.Compute/*", "Microsoft.Network/*", "Microsoft.KeyVault/*", "Microsoft.ManagedIdentity/*",
+    ], "notActions": [] }] } });
     let stderr = refusal(no_rights.clone(), &[]).await;
     assert!(
         stderr.contains(

@@ -7,6 +7,7 @@ mod deploy_images;
 mod faults;
 mod harness;
 mod hosts;
+mod lab;
 mod master;
 mod moto;
 mod runs;

@@ -217,8 +217,13 @@ else
     for attempt in (seq $start_attempts)
         # 502 to 504: a proxy in front of an orchestrator still starting (the cloud's Caddy).
         if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
-            set started 1
-            break
+            # Every answer of the orchestrator is a JSON object. Anything else comes from
+            # what is still being set up in front of it: a cloud host's Caddy serves its
+            # package's default site (405 to a POST) until its configuration is in.
+            if echo $http_body | jq -e 'type == "object"' >/dev/null 2>&1
+                set started 1
+                break
+            end
         end
         # A provider stack that failed meanwhile ends the wait (and the run).
         if test $cloud = 1; and not cloud_providers_ok
@@ -234,13 +239,13 @@ else
             set -l count (echo $http_body | jq -r .tasks_created)
             log "run $run_id started with $count tasks"
         case 400
-            die "the orchestrator refused $config_file: "(error_of $http_body)
+            die "the orchestrator refused $config_file: $(error_of $http_body)"
         case 401
             die "the orchestrator refused the API key"
         case 409
             die "a run is already in progress at $orchestrator_url; follow it with --resume, or end it from the dashboard"
         case '*'
-            die "starting the run failed ($http_status): "(error_of $http_body)
+            die "starting the run failed ($http_status): $(error_of $http_body)"
     end
     # The runners come up once their stacks are applied.
     test $cloud = 1; and cloud_wait_providers
@@ -273,7 +278,7 @@ function follow_run --argument-names deadline
             set unreachable_since ""
             set delay $poll_secs
         end
-        test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
+        test "$http_status" = 200; or die "reading the run failed ($http_status): $(error_of $http_body)"
         set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // ""), (.archive.state // ""), (.archive.attempts // 0), (.archive.error // "" | gsub("\\\\s+"; " ") | .[:200])')
         set -l id $fields[1]
         test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"

@@ -865,7 +865,8 @@ async fn a_whole_cloud_run_rehearsed_with_booted_hosts_and_the_aws_cli_against_m
     assert_eq!(
         status.code(),
         Some(0),
-        "the master script failed:\n{stderr}{}",
+        "the master script failed:\n{stderr}{}{}",
+        logs_of(&dir.join("logs")),
         cloud.lab.report()
     );
     for loader in std::mem::take(&mut cloud.loaders) {
@@ -955,6 +956,25 @@ async fn a_whole_cloud_run_rehearsed_with_booted_hosts_and_the_aws_cli_against_m
         left.is_empty() && networks.is_empty(),
         "left behind: {left} {networks}"
     );
+}
+
+/// The logs the master and nuke scripts wrote under `root`, each file's last lines.
+fn logs_of(root: &Path) -> String {
+    let mut text = String::new();
+    let runs = std::fs::read_dir(root).into_iter().flatten().flatten();
+    for run in runs {
+        for file in std::fs::read_dir(run.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let content = std::fs::read_to_string(file.path()).unwrap_or_default();
+            let lines: Vec<&str> = content.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            text.push_str(&format!("\n===== {} =====\n{tail}", file.path().display()));
+        }
+    }
+    text
 }
 
 /// Removes the run's image tag when the test ends, however it ends.

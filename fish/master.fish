@@ -213,17 +213,20 @@ if set -q _flag_resume
 else
     set -l body (echo $config | jq -c --argjson id $run_id '.run_id = $id')
     set -l started 0
+    set -l not_orchestrator ""
     # The orchestrator may still be starting: retry unreachable for a minute (15 in a cloud).
     for attempt in (seq $start_attempts)
         # 502 to 504: a proxy in front of an orchestrator still starting (the cloud's Caddy).
         if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
             # Every answer of the orchestrator is a JSON object. Anything else comes from
             # what is still being set up in front of it: a cloud host's Caddy serves its
-            # package's default site (405 to a POST) until its configuration is in.
-            if echo $http_body | jq -e 'type == "object"' >/dev/null 2>&1
+            # package's default site until its configuration is in.
+            # (jq -e passes an empty input: Caddy's 404 before its site is set has no body.)
+            if test -n "$http_body"; and echo $http_body | jq -e 'type == "object"' >/dev/null 2>&1
                 set started 1
                 break
             end
+            set not_orchestrator "HTTP $http_status without the orchestrator's JSON"
         end
         # A provider stack that failed meanwhile ends the wait (and the run).
         if test $cloud = 1; and not cloud_providers_ok
@@ -231,6 +234,9 @@ else
         end
         sleep 2
         stop_if_interrupted
+    end
+    if test $started = 0 -a -n "$not_orchestrator"
+        die "no orchestrator answers at $orchestrator_url (its last answer: $not_orchestrator)"
     end
     test $started = 1; or die "cannot reach the orchestrator at $orchestrator_url"
     switch $http_status

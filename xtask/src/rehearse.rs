@@ -10,7 +10,12 @@ use crate::{images, setup};
 /// The master script's cloud path from the preflight to the teardown: the aws CLI against
 /// moto, Terraform's stacks applied by booting their hosts from their user data.
 #[derive(clap::Args)]
-pub struct Rehearse {}
+pub struct Rehearse {
+    /// Use the images as they are, without checking that they are up to date (they must
+    /// exist: cargo xtask images).
+    #[arg(long)]
+    pub skip_images: bool,
+}
 
 impl Rehearse {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
@@ -19,11 +24,13 @@ impl Rehearse {
         setup::ensure_python_tools(sh)?;
         setup::ensure_docker(sh)?;
         // The tests' images: the rehearsal deploys them (the compiled Rubies it does not use).
-        images::Images {
-            rebuild_rootfs: false,
-            skip_ruby_builds: true,
+        if !self.skip_images {
+            images::Images {
+                rebuild_rootfs: false,
+                skip_ruby_builds: true,
+            }
+            .run(sh)?;
         }
-        .run(sh)?;
         // Its phases and the master's lines as they come.
         cmd!(
             sh,

@@ -220,8 +220,8 @@ else
         if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
             # Every answer of the orchestrator is a JSON object. Anything else comes from
             # what is still being set up in front of it: a cloud host's Caddy serves its
-            # package's default site until its configuration is in.
-            # (jq -e passes an empty input: Caddy's 404 before its site is set has no body.)
+            # package's default site (a 404 without a body) until its configuration is in.
+            # The body is tested for being there: jq -e passes an empty input.
             if test -n "$http_body"; and echo $http_body | jq -e 'type == "object"' >/dev/null 2>&1
                 set started 1
                 break

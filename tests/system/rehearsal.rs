@@ -442,7 +442,7 @@ impl Cloud {
         let resource_id = format!(
             "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rcb-{run_id}/providers/Microsoft.Compute/virtualMachines/{vm_name}"
         );
-        let (address, known, secret, secret_name) = if cloud == "aws" {
+        let (address, known, secret) = if cloud == "aws" {
             (
                 "aws_instance.runner",
                 json!({"data": {"aws_ec2_instance_type": {"runner": {(instance_type.as_str()): {
@@ -450,7 +450,6 @@ impl Cloud {
                     "supported_architectures": ["i386", "x86_64"],
                 }}}}}),
                 "aws_ssm_parameter.runner_env",
-                "name",
             )
         } else {
             (
@@ -461,7 +460,6 @@ impl Cloud {
                     "azurerm_user_assigned_identity": {"runner": {"client_id": RUNNER_IDENTITY}},
                 }),
                 "azurerm_key_vault_secret.runner_env",
-                "name",
             )
         };
         let inputs = HostInputs { tfvars, known };
@@ -476,9 +474,9 @@ impl Cloud {
         let value = argument("value")?;
         if cloud == "aws" {
             let region = required(vars, "region")?.to_owned();
-            self.secrets["ssm"][region][argument(secret_name)?] = json!(value);
+            self.secrets["ssm"][region][argument("name")?] = json!(value);
         } else {
-            self.secrets["keyvault"][&vault] = json!({ argument(secret_name)?: value });
+            self.secrets["keyvault"][&vault] = json!({ argument("name")?: value });
         }
         let clouds = self.clouds.as_ref().ok_or("a provider stack before meta")?;
         std::fs::write(&clouds.secrets_file, self.secrets.to_string()).unwrap();
@@ -540,7 +538,6 @@ impl Cloud {
             load_bench_image(&tarball, &host);
             eprintln!("rehearsal: the benchmark image is in {host}");
         }));
-        let index_key = key;
         let name = if cloud == "aws" {
             json!({"tags": {"Name": vm_name}})
         } else {
@@ -549,7 +546,7 @@ impl Cloud {
         let resource_type = address.split('.').next().unwrap();
         call.write_state(&json!({"version": 4, "resources": [
             {"mode": "managed", "type": resource_type, "name": "runner",
-             "instances": [{"index_key": index_key, "attributes": name}]},
+             "instances": [{"index_key": key, "attributes": name}]},
         ]}))
     }
 
@@ -628,9 +625,13 @@ fn serve_terraform(
         let mut seen = std::collections::BTreeSet::new();
         let mut calls = Vec::new();
         while !done.load(std::sync::atomic::Ordering::SeqCst) {
-            let mut requests: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|entry| entry.unwrap().path())
+            // The directory goes with the test's lab when the test fails.
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                break;
+            };
+            let mut requests: Vec<PathBuf> = entries
+                .flatten()
+                .map(|entry| entry.path())
                 .filter(|path| path.extension().is_some_and(|e| e == "request"))
                 .filter(|path| !seen.contains(path))
                 .collect();

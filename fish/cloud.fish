@@ -398,9 +398,27 @@ function cloud_preflight_aws_capacity
     end
 end
 
+# Whether ACTION is granted by the permissions PERMISSIONS... (the JSON lines of az rest
+# .../Microsoft.Authorization/permissions): some grant's actions match it and that grant's
+# notActions do not.
+function cloud_azure_allows --argument-names action
+    for grant in (string join \n -- $argv[2..-1] | jq -c '.value[]?')
+        set -l granted 0
+        for pattern in (echo $grant | jq -r '.actions[]?')
+            string match -qi -- $pattern $action; and set granted 1
+        end
+        for pattern in (echo $grant | jq -r '.notActions[]?')
+            string match -qi -- $pattern $action; and set granted 0
+        end
+        test $granted = 1; and return 0
+    end
+    return 1
+end
+
 # Azure, before anything is created: every size available and unrestricted for the
-# subscription in the region, the family and regional vCPU quotas against the need, and the
-# right to create the role assignment that lets a runner VM deallocate itself.
+# subscription in the region, the family and regional vCPU quotas against the need, the
+# right to create the run's Key Vault and the runners' identity, and the right to create
+# the role assignment that lets a runner VM deallocate itself.
 function cloud_preflight_azure_capacity
     set -l region $cloud_azure_region
     # "size count role", the jump host included.
@@ -458,27 +476,22 @@ function cloud_preflight_azure_capacity
         or die "this run needs $need vCPUs of $what in $region, and only $free of $q[1] are free ($q[2] in use): request an increase (Azure portal, Quotas, or az quota update), or run fewer or smaller sizes"
     end
 
-    # The run's own role (deallocate, nothing else) and its assignment on each runner VM.
+    # The run's Key Vault and the runners' identity that reads it (the runner key), and the
+    # run's own role (deallocate, nothing else) with its assignment on each runner VM.
     set -l subscription $cloud_azure_subscription_id
     set -l permissions (az rest --method get --url "https://management.azure.com/subscriptions/$subscription/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" --output json 2>&1)
     set -l may_assign unknown
     if test $status = 0
+        set -l missing
+        for action in Microsoft.KeyVault/vaults/write Microsoft.KeyVault/locations/deletedVaults/purge/action \
+            Microsoft.ManagedIdentity/userAssignedIdentities/write Microsoft.ManagedIdentity/userAssignedIdentities/assign/action
+            cloud_azure_allows $action $permissions; or set -a missing $action
+        end
+        test (count $missing) = 0
+        or die "this account may not create the run's Key Vault and the runners' identity that reads the runner key from it ("(string join ', ' -- $missing)") in subscription $subscription: get Contributor there"
         set may_assign yes
         for action in Microsoft.Authorization/roleDefinitions/write Microsoft.Authorization/roleAssignments/write
-            set -l allowed 0
-            for grant in (string join \n -- $permissions | jq -c '.value[]?')
-                set -l actions (echo $grant | jq -r '.actions[]?')
-                set -l denied (echo $grant | jq -r '.notActions[]?')
-                set -l granted 0
-                for pattern in $actions
-                    string match -qi -- $pattern $action; and set granted 1
-                end
-                for pattern in $denied
-                    string match -qi -- $pattern $action; and set granted 0
-                end
-                test $granted = 1; and set allowed 1
-            end
-            test $allowed = 1; or set may_assign no
+            cloud_azure_allows $action $permissions; or set may_assign no
         end
     end
     set -l cost "a finished runner VM then stays allocated, and billed for its size, until fish/nuke.fish destroys the run"

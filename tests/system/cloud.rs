@@ -516,6 +516,34 @@ async fn a_cloud_run_applies_meta_then_both_providers_at_once_then_runs_and_dest
         "{stderr}"
     );
     assert!(stderr.contains("-raw operator_password"), "{stderr}");
+    // Once the run is destroyed, nothing the master and nuke leave (state, logs, results)
+    // keeps a secret, and no command they ran had one in its argv (the recorders' log).
+    let secrets = [stack.api_key.as_str(), RUNNER_KEY_OUTPUT, "operator-secret"];
+    for kept in ["state", "logs", "results", "calls.log"] {
+        for file in files_under(&recorders.path(kept)) {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            for secret in secrets {
+                assert!(
+                    !text.contains(secret),
+                    "{} keeps a secret: {text}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+/// Every file under `path` (itself when it is one; none when it does not exist).
+fn files_under(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![path.to_owned()];
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|entry| files_under(&entry.unwrap().path()))
+        .collect()
 }
 
 #[tokio::test]
@@ -1086,8 +1114,21 @@ async fn preflight_refuses_each_capacity_gap_before_anything_is_created() {
         "{stderr}"
     );
 
+    // No right to create the run's Key Vault (Contributor has it): refused, naming what lacks.
+    let no_vault = json!({ "az rest": { "value": [{ "actions": ["*"], "notActions": ["Microsoft.KeyVault/*"] }] } });
+    let stderr = refusal(no_vault, &["--no-self-deallocate"]).await;
+    assert!(
+        stderr.contains("may not create the run's Key Vault and the runners' identity")
+            && stderr.contains(
+                "(Microsoft.KeyVault/vaults/write, Microsoft.KeyVault/locations/deletedVaults/purge/action)"
+            )
+            && stderr.contains("get Contributor"),
+        "{stderr}"
+    );
     // No right to create the role and its assignments: refused, with the flag that does without.
-    let no_rights = json!({ "az rest": { "value": [{ "actions": ["Microsoft.Compute/*", "Microsoft.Network/*"], "notActions": [] }] } });
+    let no_rights = json!({ "az rest": { "value": [{ "actions": [
+        "Microsoft.Compute/*", "Microsoft.Network/*", "Microsoft.KeyVault/*", "Microsoft.ManagedIdentity/*",
+    ], "notActions": [] }] } });
     let stderr = refusal(no_rights.clone(), &[]).await;
     assert!(
         stderr.contains(

@@ -17,6 +17,10 @@ pub struct Bench {
     /// the targets in BENCHMARKS.md are for release).
     #[arg(long, global = true)]
     dev: bool,
+    /// Build with the deploy profile, the one the cloud images' binaries are built with
+    /// (release, stripped) instead of release.
+    #[arg(long, global = true, conflicts_with = "dev")]
+    deploy: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -71,7 +75,12 @@ impl Bench {
                 ("slots", all)
             }
         };
-        run_benchmark(sh, name, &args, self.dev)
+        let profile = match (self.dev, self.deploy) {
+            (true, _) => Profile::Dev,
+            (_, true) => Profile::Deploy,
+            _ => Profile::Release,
+        };
+        run_benchmark(sh, name, &args, profile)
     }
 }
 
@@ -79,14 +88,31 @@ impl Bench {
 /// release build of the site's benchmark does not compile the orchestrator's dependencies.
 /// The first release run of the orchestrator's compiles its dependency tree in release
 /// (several minutes on 2 cores); CI never runs them.
-pub fn run_benchmark(sh: &Shell, name: &str, args: &[String], dev: bool) -> anyhow::Result<()> {
+/// The cargo profile a benchmark is built with.
+#[derive(Clone, Copy)]
+pub enum Profile {
+    Dev,
+    Release,
+    Deploy,
+}
+
+pub fn run_benchmark(
+    sh: &Shell,
+    name: &str,
+    args: &[String],
+    profile: Profile,
+) -> anyhow::Result<()> {
     // The slots benchmark needs neither crate: the site's is the lighter build.
     let feature = if matches!(name, "site" | "slots") {
         "site"
     } else {
         "orchestrator"
     };
-    let profile: &[&str] = if dev { &[] } else { &["--release"] };
+    let profile: &[&str] = match profile {
+        Profile::Dev => &[],
+        Profile::Release => &["--release"],
+        Profile::Deploy => &["--profile", "deploy"],
+    };
     cmd!(
         sh,
         "cargo run {profile...} --quiet -p bench --no-default-features --features {feature} -- {name} {args...}"

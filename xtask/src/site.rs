@@ -40,7 +40,7 @@ enum SiteCommand {
 impl Site {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         if let Some(SiteCommand::Bench { args }) = self.command {
-            return crate::bench::run_benchmark(sh, "site", &args, false);
+            return crate::bench::run_benchmark(sh, "site", &args, crate::bench::Profile::Release);
         }
         let (results, out) = (self.results, self.out);
         let mut args = vec![

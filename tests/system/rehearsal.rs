@@ -27,9 +27,9 @@
 //! lab's git server) and `bench_packages = "none"` (no Debian mirror), which the master
 //! does not write; the images deployed are the tests' (`rcb/orchestrator:latest` tagged
 //! `rcb/orchestrator:<tag>-x86_64` for the run, `RCB_DEPLOY_TAG`; the runner's as
-//! `--runner-tarball`), not release builds; moto holds the bucket alone (the VPCs,
-//! instances, roles and parameters the stacks create are the hosts' stand-ins here, and
-//! `moto.rs` seeds them for nuke's sweep).
+//! `--runner-tarball`), not release builds; moto holds the bucket and the SSM parameters
+//! alone (the VPCs, instances and roles the stacks create are the lab's stand-ins here,
+//! and `moto.rs` seeds them for nuke's sweep).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,6 +155,8 @@ struct Cloud {
     outputs: Option<Value>,
     /// The containers each stack created.
     hosts: BTreeMap<String, Vec<String>>,
+    /// The SSM parameters each stack created in moto: (region, name).
+    parameters: BTreeMap<String, Vec<(String, String)>>,
     /// When each apply was asked for and answered (stack, seconds since the start).
     applies: Vec<(String, f64, f64)>,
     bench_image: PathBuf,
@@ -196,6 +198,39 @@ impl Cloud {
         }
     }
 
+    /// An SSM parameter of `stack` in moto, tagged as the stacks' default tags do. The
+    /// hosts read the same value from the clouds' stand-in (HTTPS at SSM's name, SigV4
+    /// checked), which moto cannot be.
+    fn put_parameter(
+        &mut self,
+        stack: &str,
+        run_id: &str,
+        region: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        self.aws(&[
+            "ssm",
+            "put-parameter",
+            "--region",
+            region,
+            "--name",
+            name,
+            "--type",
+            "SecureString",
+            "--value",
+            value,
+            "--tags",
+            "Key=Project,Value=ruby-cross-cloud-bench",
+            &format!("Key=RunId,Value={run_id}"),
+        ])?;
+        self.parameters
+            .entry(stack.to_owned())
+            .or_default()
+            .push((region.to_owned(), name.to_owned()));
+        Ok(())
+    }
+
     fn public_ip(&self) -> String {
         self.internet.ip(20)
     }
@@ -217,8 +252,8 @@ impl Cloud {
         })
     }
 
-    /// meta's first apply: the bucket (in moto), the secrets (in the clouds' stand-in), the
-    /// address and key; its outputs.
+    /// meta's first apply: the bucket and the secrets' parameters (in moto, and in the
+    /// clouds' stand-in for the hosts), the address and key; its outputs.
     fn apply_meta_network(&mut self, call: &Call, vars: &Value) -> Result<(), String> {
         let run_id = required(vars, "run_id")?.to_owned();
         let region = required(vars, "region")?.to_owned();
@@ -263,7 +298,9 @@ impl Cloud {
                     .map(|value| value.as_str().unwrap_or_default().to_owned())
                     .map_err(|e| format!("{e:#}"))
             });
-            self.secrets["ssm"][&region][name?] = json!(value?);
+            let (name, value) = (name?, value?);
+            self.put_parameter("meta", &run_id, &region, &name, &value)?;
+            self.secrets["ssm"][&region][name] = json!(value);
         }
         std::fs::write(&clouds.secrets_file, self.secrets.to_string()).unwrap();
         self.clouds = Some(clouds);
@@ -474,7 +511,9 @@ impl Cloud {
         let value = argument("value")?;
         if cloud == "aws" {
             let region = required(vars, "region")?.to_owned();
-            self.secrets["ssm"][region][argument("name")?] = json!(value);
+            let name = argument("name")?;
+            self.put_parameter("aws", &run_id, &region, &name, &value)?;
+            self.secrets["ssm"][region][name] = json!(value);
         } else {
             self.secrets["keyvault"][&vault] = json!({ argument("name")?: value });
         }
@@ -559,6 +598,16 @@ impl Cloud {
         }
         if let Some(net) = self.networks.remove(&call.stack) {
             self.lab.remove_network(&net);
+        }
+        for (region, name) in self.parameters.remove(&call.stack).unwrap_or_default() {
+            self.aws(&[
+                "ssm",
+                "delete-parameter",
+                "--region",
+                &region,
+                "--name",
+                &name,
+            ])?;
         }
         if call.stack == "meta" {
             let bucket = bucket_name(required(vars, "run_id")?);
@@ -737,6 +786,7 @@ async fn a_whole_cloud_run_rehearsed_with_booted_hosts_and_the_aws_cli_against_m
         secrets: json!({"ssm": {}, "keyvault": {}}),
         outputs: None,
         hosts: BTreeMap::new(),
+        parameters: BTreeMap::new(),
         applies: Vec::new(),
         bench_image,
         loaders: Vec::new(),
@@ -943,6 +993,7 @@ async fn a_whole_cloud_run_rehearsed_with_booted_hosts_and_the_aws_cli_against_m
     // No host is left: the lab's internet alone (git, the clouds' APIs) remains for its
     // drop to remove.
     assert!(cloud.hosts.is_empty(), "{:?}", cloud.hosts);
+    assert!(cloud.parameters.is_empty(), "{:?}", cloud.parameters);
     let label = format!("label=rcb.hosts={}", cloud.lab.id);
     let left = docker(&["ps", "--all", "--format", "{{.Names}}", "--filter", &label]);
     let mut left: Vec<&str> = left.lines().collect();

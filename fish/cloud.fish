@@ -607,13 +607,29 @@ function cloud_confirm
     or die "nothing was created"
 end
 
-# The deployed image NAME for ARCH (x86_64, arm64), as cargo xtask deploy-images tags it.
-function cloud_image --argument-names name arch
-    echo rcb/$name:deploy-$arch
+# The tag prefix of the deployed images: RCB_DEPLOY_TAG (cargo xtask deploy-images --tag;
+# the rehearsal deploys images of its own), else deploy.
+function cloud_deploy_tag
+    if set -q RCB_DEPLOY_TAG; and test -n "$RCB_DEPLOY_TAG"
+        echo $RCB_DEPLOY_TAG
+    else
+        echo deploy
+    end
 end
 
-# --arch ARCH for each runner architecture this machine builds.
+# The deployed image NAME for ARCH (x86_64, arm64), as cargo xtask deploy-images tags it.
+function cloud_image --argument-names name arch
+    echo rcb/$name:(cloud_deploy_tag)-$arch
+end
+
+# --arch ARCH for each runner architecture this machine builds (and --tag TAG for
+# RCB_DEPLOY_TAG).
 function cloud_arch_args
+    set -l tag (cloud_deploy_tag)
+    if test $tag != deploy
+        echo --tag
+        echo $tag
+    end
     for arch in $cloud_build_arches
         echo --arch
         echo $arch

@@ -213,12 +213,20 @@ if set -q _flag_resume
 else
     set -l body (echo $config | jq -c --argjson id $run_id '.run_id = $id')
     set -l started 0
+    set -l not_orchestrator ""
     # The orchestrator may still be starting: retry unreachable for a minute (15 in a cloud).
     for attempt in (seq $start_attempts)
         # 502 to 504: a proxy in front of an orchestrator still starting (the cloud's Caddy).
         if api POST /run/start $body; and not contains -- "$http_status" 502 503 504
-            set started 1
-            break
+            # Every answer of the orchestrator is a JSON object. Anything else comes from
+            # what is still being set up in front of it: a cloud host's Caddy serves its
+            # package's default site (a 404 without a body) until its configuration is in.
+            # The body is tested for being there: jq -e passes an empty input.
+            if test -n "$http_body"; and echo $http_body | jq -e 'type == "object"' >/dev/null 2>&1
+                set started 1
+                break
+            end
+            set not_orchestrator "HTTP $http_status without the orchestrator's JSON"
         end
         # A provider stack that failed meanwhile ends the wait (and the run).
         if test $cloud = 1; and not cloud_providers_ok
@@ -227,6 +235,9 @@ else
         sleep 2
         stop_if_interrupted
     end
+    if test $started = 0 -a -n "$not_orchestrator"
+        die "no orchestrator answers at $orchestrator_url (its last answer: $not_orchestrator)"
+    end
     test $started = 1; or die "cannot reach the orchestrator at $orchestrator_url"
     switch $http_status
         case 201
@@ -234,13 +245,13 @@ else
             set -l count (echo $http_body | jq -r .tasks_created)
             log "run $run_id started with $count tasks"
         case 400
-            die "the orchestrator refused $config_file: "(error_of $http_body)
+            die "the orchestrator refused $config_file: $(error_of $http_body)"
         case 401
             die "the orchestrator refused the API key"
         case 409
             die "a run is already in progress at $orchestrator_url; follow it with --resume, or end it from the dashboard"
         case '*'
-            die "starting the run failed ($http_status): "(error_of $http_body)
+            die "starting the run failed ($http_status): $(error_of $http_body)"
     end
     # The runners come up once their stacks are applied.
     test $cloud = 1; and cloud_wait_providers
@@ -273,7 +284,7 @@ function follow_run --argument-names deadline
             set unreachable_since ""
             set delay $poll_secs
         end
-        test "$http_status" = 200; or die "reading the run failed ($http_status): "(error_of $http_body)
+        test "$http_status" = 200; or die "reading the run failed ($http_status): $(error_of $http_body)"
         set -l fields (echo $http_body | jq -r '.run_id, .status, .tasks.total, .tasks.pending, .tasks.claimed, .tasks.completed, .tasks.failed, (.gzip_url // ""), (.stopped_at // ""), (.archive.state // ""), (.archive.attempts // 0), (.archive.error // "" | gsub("\\\\s+"; " ") | .[:200])')
         set -l id $fields[1]
         test "$id" = "$run_id"; or die "the orchestrator is now on run $id, not $run_id"

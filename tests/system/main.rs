@@ -10,5 +10,6 @@ mod hosts;
 mod lab;
 mod master;
 mod moto;
+mod rehearsal;
 mod runs;
 mod scripted_runner;

@@ -51,11 +51,13 @@ const REGION: &str = "eu-west-1";
 /// How long moto's server may take to listen.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// moto's server on a free loopback port, and the real aws CLI pointed at it. Killed on
-/// drop.
-struct AwsEmulator {
+/// moto's server on a free loopback port (or at an address of the rehearsal's lab), and the
+/// real aws CLI pointed at it. Killed on drop.
+pub(crate) struct AwsEmulator {
     server: Child,
-    port: u16,
+    /// The address it listens on.
+    host: String,
+    pub(crate) port: u16,
     /// The aws CLI alone (a link to the venv's), to put before the recorders on PATH, and
     /// empty config and credentials files so that the user's never count.
     dir: tempfile::TempDir,
@@ -63,6 +65,11 @@ struct AwsEmulator {
 
 impl AwsEmulator {
     fn start() -> Self {
+        Self::start_at("127.0.0.1")
+    }
+
+    /// moto's server on a free port of `host`, an address of this machine.
+    pub(crate) fn start_at(host: &str) -> Self {
         let bin = venv_bin();
         for tool in ["moto_server", "aws", "python"] {
             assert!(
@@ -78,27 +85,32 @@ impl AwsEmulator {
         std::fs::write(dir.path().join("config"), "").unwrap();
         std::fs::write(dir.path().join("credentials"), "").unwrap();
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
         let server = Command::new(bin.join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", host, "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("moto_server starts");
-        let mut emulator = Self { server, port, dir };
+        let mut emulator = Self {
+            server,
+            host: host.to_owned(),
+            port,
+            dir,
+        };
         emulator.wait_until_listening();
         emulator
     }
 
     fn wait_until_listening(&mut self) {
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while TcpStream::connect((self.host.as_str(), self.port)).is_err() {
             if let Some(status) = self.server.try_wait().unwrap() {
                 panic!(
                     "moto_server exited ({status}) before listening on port {}:\n{}",
@@ -116,18 +128,15 @@ impl AwsEmulator {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
     }
 
     /// The environment that points the aws CLI and boto3 at the emulator, and only there.
-    fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         let dir = self.dir.path();
         [
-            (
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
             ("AWS_DEFAULT_REGION", REGION.to_owned()),
@@ -140,6 +149,16 @@ impl AwsEmulator {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect()
+    }
+
+    /// Where the emulator answers (every service, S3 path-style).
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// A directory holding the aws CLI alone (a link to the venv's).
+    pub(crate) fn bin(&self) -> std::path::PathBuf {
+        self.dir.path().join("bin")
     }
 
     /// Recorders for everything but `aws`, which is the real one against this emulator.
@@ -183,7 +202,7 @@ impl AwsEmulator {
     }
 
     /// Everything the emulator holds of the kinds nuke sweeps.
-    fn census(&self) -> BTreeSet<String> {
+    pub(crate) fn census(&self) -> BTreeSet<String> {
         self.python("census.py", &[REGION]).into_iter().collect()
     }
 }

@@ -10,6 +10,7 @@ mod e2e;
 mod images;
 mod local;
 mod nix;
+mod rehearse;
 mod setup;
 mod site;
 mod suite;
@@ -45,6 +46,8 @@ enum Command {
     Deploy(deploy::Deploy),
     /// Build the images a cloud run deploys: a runner per architecture, release binaries.
     DeployImages(deploy_images::DeployImages),
+    /// Rehearse a whole cloud run here: the master's cloud path, aws CLI against moto, hosts booted.
+    Rehearse(rehearse::Rehearse),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +82,7 @@ fn run() -> anyhow::Result<()> {
         Command::Bench(cmd) => cmd.run(&sh),
         Command::Deploy(cmd) => cmd.run(&sh),
         Command::DeployImages(cmd) => cmd.run(&sh),
+        Command::Rehearse(cmd) => cmd.run(&sh),
     }
 }
 

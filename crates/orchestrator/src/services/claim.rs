@@ -132,6 +132,7 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
     // Postgres a re-check of the whole statement (EvalPlanQual) before it is passed over.
     let (_in_flight, lowest_first) = state.claims.enter();
     let mut round = 0;
+    let mut looked_again = false;
     while round < CLAIM_ROUNDS {
         let window = &CLAIM_WINDOWS[round.min(CLAIM_WINDOWS.len() - 1)];
         let attempt = tasks::claim_task(
@@ -157,10 +158,18 @@ pub async fn claim_task(state: &AppState, request: &ClaimRequest) -> anyhow::Res
             let latest = runs::get_latest_run(&state.db)
                 .await
                 .context("failed to read the latest run")?;
-            return Ok(match latest {
-                Some(_) => ClaimOutcome::Done,
-                None => ClaimOutcome::NoRun,
-            });
+            match latest {
+                None => return Ok(ClaimOutcome::NoRun),
+                // A run and its tasks are committed together, possibly between the claim
+                // statement and this read: a run seen here has its tasks in the next
+                // statement. Without this look a runner that asks as the run starts is told
+                // `done` and ends.
+                Some(_) if !looked_again => {
+                    looked_again = true;
+                    continue;
+                }
+                Some(_) => return Ok(ClaimOutcome::Done),
+            }
         }
         start = attempt.start;
         state.claims.set_start(provider, instance_type, start);
